@@ -1,0 +1,1 @@
+"""Per-backend replacements for django.db.backends.<vendor>.creation, one module each."""

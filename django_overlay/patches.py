@@ -1,0 +1,206 @@
+"""
+The patch registry: what the overlay replaces in Django, with what, and on
+which Django release lines.
+
+install(), uninstall() and status() all read the one table below, so the list
+printed by ``python -m django_overlay`` is, by construction, what install()
+does. Replacements are named by dotted path and imported only at install time,
+which keeps this module importable before Django is configured.
+"""
+
+import importlib
+from dataclasses import dataclass
+
+from .versions import SUPPORTED, check_supported, django_line
+
+ALL_LINES = frozenset(SUPPORTED)
+
+
+@dataclass(frozen=True)
+class Patch:
+    target: str
+    """Dotted path of the Django object that is replaced."""
+
+    replacement: str | None
+    """Dotted path of what replaces it; None where upstream is kept."""
+
+    lines: frozenset = ALL_LINES
+    """Django release lines on which the replacement applies."""
+
+    note: str = ""
+    """Why upstream is kept, or why the patch is limited to some lines."""
+
+    def applies(self, line):
+        return self.replacement is not None and line in self.lines
+
+
+RUNNER = "django.test.runner"
+SQLITE = "django.db.backends.sqlite3.creation.DatabaseCreation"
+POSTGRESQL = "django.db.backends.postgresql.creation.DatabaseCreation"
+MYSQL = "django.db.backends.mysql.creation.DatabaseCreation"
+ORACLE = "django.db.backends.oracle.creation.DatabaseCreation"
+
+PATCHES = (
+    Patch(f"{RUNNER}.ParallelTestSuite", "django_overlay.runner.suite.ParallelTestSuite"),
+    Patch(
+        f"{RUNNER}.DiscoverRunner.parallel_test_suite",
+        "django_overlay.runner.suite.ParallelTestSuite",
+    ),
+    Patch(
+        f"{RUNNER}.DiscoverRunner.add_arguments",
+        "django_overlay.runner.discover.add_arguments",
+    ),
+    Patch(f"{RUNNER}.DiscoverRunner.__init__", "django_overlay.runner.discover.init"),
+    Patch(
+        f"{RUNNER}.get_max_test_processes",
+        "django_overlay.runner.discover.get_max_test_processes",
+        lines=frozenset({(5, 2)}),
+        note="Django 5.2 runs one process under forkserver; 6.0 fixed it",
+    ),
+    Patch(
+        "django.core.management.commands.test.get_max_test_processes",
+        "django_overlay.runner.discover.get_max_test_processes",
+        lines=frozenset({(5, 2)}),
+        note="Django 5.2 runs one process under forkserver; 6.0 fixed it",
+    ),
+    Patch(
+        f"{SQLITE}.get_test_db_clone_settings",
+        "django_overlay.backends.sqlite3.get_test_db_clone_settings",
+    ),
+    Patch(f"{SQLITE}._clone_test_db", "django_overlay.backends.sqlite3._clone_test_db"),
+    Patch(
+        f"{SQLITE}.setup_worker_connection",
+        "django_overlay.backends.sqlite3.setup_worker_connection",
+    ),
+    Patch(
+        f"{SQLITE}._destroy_test_db", "django_overlay.backends.sqlite3._destroy_test_db"
+    ),
+    Patch(
+        f"{POSTGRESQL}._clone_test_db",
+        None,
+        note="upstream's template clone is kept until fast cloning lands",
+    ),
+    Patch(
+        f"{POSTGRESQL}.get_test_db_clone_settings",
+        None,
+        note="upstream's test_<name>_<worker> naming is kept",
+    ),
+    Patch(
+        f"{MYSQL}._clone_test_db",
+        None,
+        note="upstream's mysqldump clone is kept until in-server cloning lands",
+    ),
+    Patch(
+        f"{MYSQL}.get_test_db_clone_settings",
+        None,
+        note="upstream's test_<name>_<worker> naming is kept",
+    ),
+    Patch(
+        f"{ORACLE}._clone_test_db",
+        None,
+        note="Oracle cannot clone yet: parallel runs fall back to one process",
+    ),
+    Patch(
+        f"{ORACLE}.get_test_db_clone_settings",
+        None,
+        note="Oracle cannot clone yet: parallel runs fall back to one process",
+    ),
+    Patch(
+        "django.utils.autoreload.iter_modules_and_files",
+        None,
+        note="upstream already watches __mp_main__ by its file on every supported line",
+    ),
+)
+
+_MISSING = object()
+# target -> the object found in its owner's namespace before install(), or
+# _MISSING where the target was inherited rather than defined there.
+_originals = {}
+
+
+def resolve(dotted_path):
+    """
+    Return (owner, attribute name) for a dotted path: the longest prefix that
+    imports as a module, then attributes down to the last name's owner.
+    """
+    parts = dotted_path.split(".")
+    for split in range(len(parts) - 1, 0, -1):
+        module_name = ".".join(parts[:split])
+        try:
+            owner = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name and not module_name.startswith(error.name):
+                # The module exists but needs something that is missing.
+                raise
+            continue
+        for name in parts[split:-1]:
+            owner = getattr(owner, name)
+        return owner, parts[-1]
+    raise ImportError(f"cannot resolve {dotted_path!r}")
+
+
+def load(dotted_path):
+    owner, name = resolve(dotted_path)
+    return vars(owner)[name] if isinstance(owner, type) else getattr(owner, name)
+
+
+def active_patches(line=None):
+    line = django_line() if line is None else line
+    return [patch for patch in PATCHES if patch.applies(line)]
+
+
+def is_installed():
+    return bool(_originals)
+
+
+def install():
+    """
+    Apply every patch for the running Django release, or none.
+
+    Everything is resolved before anything is replaced, so an unsupported
+    release or an import error leaves Django untouched. Calling it again is a
+    no-op.
+    """
+    if is_installed():
+        return
+    line = check_supported()
+    plan = []
+    for patch in active_patches(line):
+        owner, name = resolve(patch.target)
+        plan.append((patch.target, owner, name, load(patch.replacement)))
+    for target, owner, name, replacement in plan:
+        _originals[target] = (owner, name, vars(owner).get(name, _MISSING))
+        setattr(owner, name, replacement)
+
+
+def uninstall():
+    """Put back exactly the objects install() replaced."""
+    for target in reversed(list(_originals)):
+        owner, name, original = _originals.pop(target)
+        if original is _MISSING:
+            delattr(owner, name)
+        else:
+            setattr(owner, name, original)
+
+
+def original(target):
+    """The object install() replaced at target, for replacements that wrap it."""
+    owner, name, found = _originals[target]
+    if found is _MISSING:
+        # Inherited: the original is whatever the owner's bases provide.
+        return getattr(super(owner, owner), name)
+    return found
+
+
+def status(line=None):
+    """One (target, what is in force) pair per registry entry."""
+    line = django_line() if line is None else line
+    rows = []
+    for patch in PATCHES:
+        if patch.applies(line):
+            rows.append((patch.target, patch.replacement))
+        elif patch.replacement is None:
+            rows.append((patch.target, f"upstream kept: {patch.note}"))
+        else:
+            rows.append((patch.target, f"upstream kept on this release: {patch.note}"))
+    return rows

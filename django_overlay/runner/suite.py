@@ -1,0 +1,75 @@
+"""
+The overlay's ParallelTestSuite: upstream's class, running its subsuites on a
+WorkerPool instead of multiprocessing.Pool.
+
+It subclasses upstream's so that runners written for it keep working: Django's
+own runtests.py sets process_setup on it, custom runners override
+runner_class or run_subsuite, and results are replayed through the same
+handle_event().
+"""
+
+import multiprocessing
+
+from django.db import connections
+from django.test import runner as upstream
+
+from ..backends import sqlite3
+from .pool import WorkerPool
+from .worker import WorkerSetup, init_worker
+
+
+def _function(attribute):
+    """A function stored on the class comes back bound; workers need it plain."""
+    return getattr(attribute, "__func__", attribute)
+
+
+class ParallelTestSuite(upstream.ParallelTestSuite):
+    init_worker = init_worker
+
+    def run(self, result):
+        self.initialize_suite()
+        # The workers already capture output; buffering again here would hide
+        # errors reported outside a test.
+        result.buffer = False
+        arguments = [
+            (self.runner_class, index, subsuite, self.failfast, self.buffer)
+            for index, subsuite in enumerate(self.subsuites)
+        ]
+        pool = WorkerPool(
+            multiprocessing.get_context(),
+            self.processes,
+            _function(self.init_worker),
+            (self.worker_setup(),),
+        )
+        with pool:
+            outcomes = pool.imap_unordered(
+                _function(self.run_subsuite), arguments, lambda: result.shouldStop
+            )
+            for subsuite_index, events in outcomes:
+                tests = list(self.subsuites[subsuite_index])
+                for event in events:
+                    self.handle_event(result, tests, event)
+        return result
+
+    def initialize_suite(self):
+        # Django 5.2 does this for spawn only; forkserver needs it as much.
+        if multiprocessing.get_start_method() in {"forkserver", "spawn"}:
+            self.initial_settings = {
+                alias: connections[alias].settings_dict for alias in connections
+            }
+            self.serialized_contents = {
+                alias: connections[alias]._test_serialized_contents
+                for alias in connections
+                if alias in self.serialized_aliases
+            }
+
+    def worker_setup(self):
+        return WorkerSetup(
+            debug_mode=self.debug_mode,
+            used_aliases=self.used_aliases,
+            process_setup=_function(self.process_setup),
+            process_setup_args=self.process_setup_args,
+            initial_settings=self.initial_settings,
+            serialized_contents=self.serialized_contents or {},
+            sqlite_snapshot_directory=sqlite3.snapshot_directory_in_use(),
+        )
