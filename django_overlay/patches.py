@@ -129,12 +129,16 @@ def resolve(dotted_path):
         try:
             owner = importlib.import_module(module_name)
         except ModuleNotFoundError as error:
-            if error.name and not module_name.startswith(error.name):
-                # The module exists but needs something that is missing.
-                raise
-            continue
-        for name in parts[split:-1]:
-            owner = getattr(owner, name)
+            missing = error.name or ""
+            if module_name == missing or module_name.startswith(missing + "."):
+                continue
+            # The module exists but needs something that is missing.
+            raise
+        try:
+            for name in parts[split:-1]:
+                owner = getattr(owner, name)
+        except AttributeError as error:
+            raise ImportError(f"cannot resolve {dotted_path!r}: {error}") from None
         return owner, parts[-1]
     raise ImportError(f"cannot resolve {dotted_path!r}")
 

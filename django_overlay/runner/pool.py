@@ -118,7 +118,10 @@ class WorkerPool:
             for worker in self.workers.values():
                 if worker.ready and worker.task is None and pending:
                     worker.task = pending.popleft()
-                    worker.connection.send((worker.task[0], function, worker.task[1]))
+                    try:
+                        worker.connection.send((worker.task[0], function, worker.task[1]))
+                    except OSError:
+                        raise self._crashed(worker) from None
             yield from self._collect()
 
     def _collect(self):

@@ -1,0 +1,56 @@
+# PY and DJANGO pick the interpreter (python$(PY), found through pyenv's
+# .python-version) and the Django release line; each pair gets its own venv.
+PY ?= 3.12
+DJANGO ?= 6.1
+# Database for django-subset: sqlite, postgresql or mariadb.
+DB ?= sqlite
+# Extra arguments for runtests.py, e.g. RUNTESTS_ARGS=--no-overlay to time
+# upstream Django with the same harness.
+RUNTESTS_ARGS ?=
+
+VENV := .venv-$(PY)-$(DJANGO)
+PYTHON := $(VENV)/bin/python
+# --noinput: a test database left by an interrupted run is replaced rather
+# than asked about, which would fail where there is no stdin (CI).
+RUNTESTS := $(PYTHON) runtests.py --start-method spawn --parallel 2 --noinput
+# Django's test_sqlite is the suite's default; the others are tests/settings/.
+SETTINGS := $(if $(filter sqlite,$(DB)),,--settings $(DB))
+# The parts of Django's suite that exercise the parallel runner, test database
+# creation and cloning, and what workers share (caches, autoreload, checks).
+# Not test_runner_apps: its apps fail on purpose, for test_runner to run.
+SUBSET := test_runner backends servers test_utils \
+	transactions transaction_hooks check_framework contenttypes_tests \
+	utils_tests.test_autoreload multiple_database m2m_through cache
+
+# Debian packages the venv builds against: mysqlclient needs MariaDB's client
+# library and pkg-config, pylibmc (from Django's test requirements)
+# libmemcached. Installed here when missing, so that a fresh machine needs
+# nothing done by hand.
+SYSTEM_PACKAGES := libmariadb-dev pkg-config libmemcached-dev
+
+.PHONY: venv system-packages test django-suite django-subset clean
+
+venv: $(VENV)/.installed
+
+system-packages:
+	@dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1 || { \
+		apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES); }
+
+$(VENV)/.installed: pyproject.toml | system-packages
+	python$(PY) -m venv $(VENV)
+	$(PYTHON) -m pip install --disable-pip-version-check -e '.[test,postgres,mysql]' 'Django~=$(DJANGO).0'
+	touch $@
+
+test: venv
+	$(PYTHON) -m pytest tests
+
+django-suite: venv
+	$(RUNTESTS) $(RUNTESTS_ARGS)
+
+django-subset: venv
+	$(RUNTESTS) $(SETTINGS) $(RUNTESTS_ARGS) $(SUBSET)
+
+clean:
+	rm -rf .venv-*/ *.egg-info .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,292 @@
+#!/usr/bin/env python
+"""
+Run Django's own test suite, for the installed Django, with django_overlay
+active.
+
+The overlay is judged by the tests Django ships with each release: they are
+taken from that release's sdist, cached outside this repository, and run by
+Django's own tests/runtests.py in this process, after the overlay has been
+installed. With --no-overlay the same harness runs upstream Django, so the two
+can be compared like for like.
+"""
+
+import argparse
+import importlib
+import multiprocessing
+import os
+import runpy
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+import django
+
+SETTINGS_DIR = Path(__file__).resolve().parent / "tests" / "settings"
+START_METHOD_VARIABLE = "DJANGO_TEST_START_METHOD"
+# The suite's requirements file for each database engine a settings module uses.
+DRIVER_REQUIREMENTS = {
+    "django.db.backends.postgresql": "postgres.txt",
+    "django.db.backends.mysql": "mysql.txt",
+    "django.db.backends.oracle": "oracle.txt",
+}
+
+
+def parse_arguments(argv):
+    """Split argv into this script's options and those for Django's runtests.py."""
+    parser = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        # A prefix of one of our options must still reach Django unchanged.
+        allow_abbrev=False,
+        epilog=(
+            "Every other argument goes to Django's runtests.py unchanged: test\n"
+            "labels, --parallel, --noinput, -k, --failfast and so on. The suite\n"
+            "runs in its own directory: a label that is a path is relative to it.\n\n"
+            "The suite is cached in $DJANGO_OVERLAY_CACHE/django-<version>/tests,\n"
+            "by default ${XDG_CACHE_HOME:-~/.cache}/django-overlay/django-<version>/tests."
+        ),
+    )
+    parser.add_argument(
+        "--start-method",
+        choices=multiprocessing.get_all_start_methods(),
+        help=(
+            f"how to start parallel workers (default: ${START_METHOD_VARIABLE}, "
+            "else Python's default for the platform)"
+        ),
+    )
+    parser.add_argument(
+        "--no-overlay",
+        action="store_true",
+        help="run upstream Django: do not import or install django_overlay",
+    )
+    parser.add_argument(
+        "--settings",
+        help=(
+            "settings module for Django's suite: the name of a file in this "
+            "repository's tests/settings/ without .py (postgresql, mariadb), or "
+            "a module importable from Django's tests/ directory (default: "
+            "$DJANGO_SETTINGS_MODULE, else Django's test_sqlite)"
+        ),
+    )
+    options, passthrough = parser.parse_known_args(argv)
+    if options.start_method is None and os.environ.get(START_METHOD_VARIABLE):
+        options.start_method = os.environ[START_METHOD_VARIABLE]
+        if options.start_method not in multiprocessing.get_all_start_methods():
+            parser.error(
+                f"{START_METHOD_VARIABLE}={options.start_method!r}: choose from "
+                + ", ".join(multiprocessing.get_all_start_methods())
+            )
+    if options.settings:
+        passthrough += ["--settings", options.settings]
+    else:
+        # The same fallback as Django's runtests.py, to know which drivers it needs.
+        options.settings = os.environ.get("DJANGO_SETTINGS_MODULE", "test_sqlite")
+    return options, passthrough
+
+
+def cache_root():
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return Path(os.environ.get("DJANGO_OVERLAY_CACHE", default / "django-overlay"))
+
+
+def find_suite(version):
+    """Django's tests/ directory for version, downloaded on first use."""
+    release_dir = cache_root() / f"django-{version}"
+    if not release_dir.exists():
+        download_suite(version, release_dir)
+    return release_dir / "tests"
+
+
+def download_suite(version, release_dir):
+    """
+    Fetch the sdist and keep only its tests/ directory.
+
+    Everything happens in a temporary sibling of release_dir, which is renamed
+    into place only when complete: an interrupted download or extraction can
+    never leave a half-made suite that a later run would trust.
+    """
+    release_dir.parent.mkdir(parents=True, exist_ok=True)
+    work_dir = Path(tempfile.mkdtemp(prefix=f".{release_dir.name}.", dir=release_dir.parent))
+    try:
+        print(f"Downloading the test suite of Django {version}...", flush=True)
+        download = subprocess.run(
+            [
+                sys.executable, "-m", "pip", "download", "--quiet",
+                "--disable-pip-version-check", "--no-binary", ":all:", "--no-deps",
+                f"django=={version}", "--dest", str(work_dir),
+            ]
+        )
+        if download.returncode:
+            sys.exit(f"Could not download the sdist of Django {version}: see pip's error above.")
+        (sdist,) = work_dir.glob("*.tar.gz")
+        extracted = work_dir / "extracted"
+        with tarfile.open(sdist) as archive:
+            top = archive.getmembers()[0].name.split("/")[0]
+            tests = [
+                member for member in archive.getmembers()
+                if member.name.startswith(f"{top}/tests/")
+            ]
+            archive.extractall(extracted, members=tests, filter="data")
+        os.rename(extracted / top, release_dir)
+    finally:
+        shutil.rmtree(work_dir)
+
+
+def install_requirements(suite, settings):
+    """Install what the suite needs for these settings, where it can be installed."""
+    engines = {database["ENGINE"] for database in settings.DATABASES.values()}
+    names = ["py3.txt"] + [DRIVER_REQUIREMENTS[e] for e in engines if e in DRIVER_REQUIREMENTS]
+    for name in names:
+        install_requirements_file(suite / "requirements" / name)
+
+
+def install_requirements_file(path):
+    """
+    pip install -r path, once per environment and Django release.
+
+    A requirement that cannot be installed here (pylibmc without libmemcached's
+    headers, say) must not stop the run: its tests skip themselves. So when the
+    whole file fails, each line is tried on its own and the ones that failed
+    are reported, then and on later runs, from the marker. The marker lives in
+    the environment, not the shared cache, so a new venv installs afresh.
+    """
+    marker = Path(sys.prefix) / f"django-overlay-{django.get_version()}-{path.stem}.installed"
+    if not marker.exists():
+        print(f"Installing {path}...", flush=True)
+        failed = []
+        if not pip_install("-r", str(path)):
+            failed = [line for line in requirement_lines(path) if not pip_install(line)]
+        marker.write_text("".join(f"{line}\n" for line in failed))
+    for line in marker.read_text().splitlines():
+        print(f"Not installed, from {path.name}: {line} (delete {marker} to retry)")
+
+
+def requirement_lines(path):
+    lines = (line.partition("#")[0].strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line]
+
+
+def pip_install(*arguments):
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    return subprocess.run([*command, *arguments]).returncode == 0
+
+
+def apply_start_method(name, overlay):
+    """
+    Make name the start method of the whole run. Without the overlay it is set
+    directly, so that an upstream run never imports django_overlay.
+    """
+    # The overlay's runner reads the variable again: make it agree.
+    os.environ[START_METHOD_VARIABLE] = name
+    if overlay:
+        from django_overlay.start_method import apply_start_method
+
+        apply_start_method(name)
+    else:
+        multiprocessing.set_start_method(name, force=True)
+
+
+def set_import_path(suite, settings):
+    """
+    Put Django's tests/ first, as running its runtests.py directly would, then
+    our settings folder if the settings are ours. Workers started by spawn or
+    forkserver are given this sys.path by multiprocessing.
+    """
+    sys.path.insert(0, str(suite))
+    if (SETTINGS_DIR / f"{settings}.py").is_file():
+        sys.path.insert(1, str(SETTINGS_DIR))
+
+
+# Tests of Django's suite that assert the very upstream behaviour the overlay
+# replaces on purpose. Overlay runs leave them out and name them; --no-overlay
+# runs keep them. Test id -> (Django lines it applies to, why).
+REPLACED_BEHAVIOUR_TESTS = {
+    "test_runner.tests.TestRunnerInitializerTests.test_no_initialize_suite_test_runner": (
+        {(5, 2), (6, 0), (6, 1)},
+        "asserts that multiprocessing.Pool starts the workers; the overlay's own pool does",
+    ),
+    "test_runner.test_parallel.ParallelTestSuiteTest.test_buffer_mode_reports_setupclass_failure": (
+        {(6, 0), (6, 1)},
+        "drives the suite through a mocked multiprocessing.Pool, which the overlay does not use",
+    ),
+    "test_runner.test_discover_runner.DiscoverRunnerParallelArgumentTests"
+    ".test_get_max_test_processes_forkserver": (
+        {(5, 2)},
+        "asserts Django 5.2's single process under forkserver; the overlay runs N, as 6.0 does",
+    ),
+    "backends.sqlite.test_creation.TestDbSignatureTests"
+    ".test_get_test_db_clone_settings_not_supported": (
+        {(5, 2)},
+        "asserts Django 5.2 cannot clone SQLite for forkserver; the overlay can, as 6.0 does",
+    ),
+}
+
+
+def leave_out_replaced_behaviour_tests():
+    """
+    Filter those tests out as Django loads each label. The parent process
+    decides what every worker runs, so filtering here is enough.
+    """
+    import unittest
+
+    from django.test.runner import DiscoverRunner
+    from django.test.utils import iter_test_cases
+
+    line = django.VERSION[:2]
+    reasons = {
+        test_id: why for test_id, (lines, why) in REPLACED_BEHAVIOUR_TESTS.items() if line in lines
+    }
+    load = DiscoverRunner.load_tests_for_label
+
+    def load_tests_for_label(self, label, discover_kwargs):
+        tests = load(self, label, discover_kwargs)
+        if tests is None:
+            return None
+        kept = []
+        for test in iter_test_cases(tests):
+            if test.id() in reasons:
+                print(f"Left out {test.id()}: {reasons[test.id()]}.")
+            else:
+                kept.append(test)
+        return unittest.TestSuite(kept)
+
+    DiscoverRunner.load_tests_for_label = load_tests_for_label
+
+
+def run_suite(suite, passthrough):
+    """
+    Run Django's runtests.py as __main__ in this process, so that it runs with
+    the overlay installed here. Workers started by spawn or forkserver import
+    it again from its __file__, as __mp_main__, which skips its main block.
+
+    It runs from its own directory, as Django documents: the suite writes
+    relative paths into the working directory (check_framework leaves a
+    "cache" folder), and a test label that names a folder there is taken as
+    that folder, so a stray "cache" would silently empty the cache label.
+    """
+    runtests = str(suite / "runtests.py")
+    os.chdir(suite)
+    sys.argv = [runtests, *passthrough]
+    runpy.run_path(runtests, run_name="__main__")
+
+
+def main():
+    options, passthrough = parse_arguments(sys.argv[1:])
+    suite = find_suite(django.get_version())
+    set_import_path(suite, options.settings)
+    install_requirements(suite, importlib.import_module(options.settings))
+    if options.start_method:
+        apply_start_method(options.start_method, overlay=not options.no_overlay)
+    if not options.no_overlay:
+        import django_overlay
+
+        django_overlay.install()
+        leave_out_replaced_behaviour_tests()
+    run_suite(suite, passthrough)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,304 @@
+"""
+Fixtures for running the sample project's ``manage.py test`` as a subprocess
+and for checking what a run leaves behind.
+
+Every run gets a working directory, a TMPDIR and a results directory of its
+own, all empty, so that a file the run leaves anywhere it may write shows up.
+``--sample-without-overlay`` runs every sample project with upstream Django,
+to see which tests fail without the overlay.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+SAMPLE_PROJECT = Path(__file__).resolve().parent / "sample_project"
+MANAGE_PY = SAMPLE_PROJECT / "manage.py"
+# A run takes a few seconds; one that takes this long is hanging.
+RUN_TIMEOUT = 120
+# Variables that would change what a sample run does, however the outer
+# environment set them.
+INHERITED_VARIABLES_TO_DROP = (
+    "DJANGO_SETTINGS_MODULE",
+    "DJANGO_TEST_PROCESSES",
+    "DJANGO_TEST_START_METHOD",
+)
+
+# pytest must not import the sample project's Django tests.
+collect_ignore = ["sample_project"]
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--sample-without-overlay",
+        action="store_true",
+        help="run the sample project with upstream Django (SAMPLE_WITHOUT_OVERLAY=1)",
+    )
+
+
+@dataclass(repr=False)
+class SampleRun:
+    returncode: int
+    stdout: str
+    stderr: str
+    workers: dict
+    """pid -> start method, for each process that ran a sample test."""
+    leftovers: list
+    """Files the run left in its working directory or its TMPDIR."""
+
+    def __repr__(self):
+        # Short, for pytest's assertion messages; the output goes in `output`.
+        return f"<sample run: exit {self.returncode}, workers {sorted(self.workers)}>"
+
+    @property
+    def output(self):
+        return f"--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+
+    def assert_succeeded(self):
+        if self.returncode != 0:
+            pytest.fail(f"manage.py test exited {self.returncode}\n{self.output}", pytrace=False)
+
+
+class SampleProject:
+    """Runs ``manage.py test`` of the sample project on one database."""
+
+    def __init__(self, root, database, with_overlay):
+        self.root = root
+        self.database = database
+        self.with_overlay = with_overlay
+
+    def run(self, *arguments, start_method=None, env=None, timeout=RUN_TIMEOUT):
+        """
+        Run ``manage.py test *arguments`` and return a SampleRun. start_method
+        goes to --start-method, or, without the overlay (which upstream lacks),
+        to manage.py's own SAMPLE_START_METHOD.
+        """
+        # Never ask whether to replace a test database left by an earlier run.
+        arguments = [*arguments, "--noinput"]
+        environment = self.base_environment()
+        if start_method and self.with_overlay:
+            arguments += ["--start-method", start_method]
+        elif start_method:
+            environment["SAMPLE_START_METHOD"] = start_method
+        environment.update(env or {})
+        directories = {
+            name: Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.root))
+            for name in ("cwd", "tmp", "results")
+        }
+        environment["TMPDIR"] = str(directories["tmp"])
+        environment["SAMPLE_RESULTS_DIR"] = str(directories["results"])
+        try:
+            process = run_bounded(
+                [sys.executable, str(MANAGE_PY), "test", *arguments],
+                cwd=directories["cwd"],
+                env=environment,
+                timeout=timeout,
+            )
+            return SampleRun(
+                returncode=process.returncode,
+                stdout=process.stdout,
+                stderr=process.stderr,
+                workers=recorded_workers(directories["results"]),
+                leftovers=files_under(directories["cwd"], directories["tmp"]),
+            )
+        finally:
+            for directory in directories.values():
+                shutil.rmtree(directory, ignore_errors=True)
+
+    def base_environment(self):
+        environment = {
+            name: value
+            for name, value in os.environ.items()
+            if name not in INHERITED_VARIABLES_TO_DROP and not name.startswith("SAMPLE_")
+        }
+        # Keep __pycache__ out of the sample project's source tree.
+        environment["PYTHONDONTWRITEBYTECODE"] = "1"
+        environment.update(self.database.env)
+        if not self.with_overlay:
+            environment["SAMPLE_WITHOUT_OVERLAY"] = "1"
+        return environment
+
+
+def run_bounded(command, cwd, env, timeout):
+    """
+    subprocess.run() with a timeout that also ends the run's worker
+    processes: the command runs in a session of its own, and the whole
+    session is killed if it outlives the timeout.
+    """
+    with subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            stdout, stderr = process.communicate()
+            pytest.fail(
+                f"{' '.join(command)} did not finish within {timeout} s\n"
+                f"--- stdout\n{stdout}\n--- stderr\n{stderr}"
+            )
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def recorded_workers(results):
+    """What the sample tests recorded: pid -> start method (see sample_app.tests.recording)."""
+    return {
+        int(path.name.removeprefix("worker-")): path.read_text()
+        for path in results.glob("worker-*")
+    }
+
+
+def files_under(*directories):
+    return sorted(str(path) for directory in directories for path in directory.rglob("*"))
+
+
+# Databases. Each knows the settings environment for the sample project and
+# what of its own a run may have left behind.
+
+
+class SQLiteInMemory:
+    env = {"SAMPLE_DATABASE": "sqlite-memory"}
+
+    def leftovers(self):
+        # Files in the run's working directory and TMPDIR are SampleRun's.
+        return []
+
+
+class SQLiteFile:
+    def __init__(self, directory):
+        self.directory = directory
+        self.directory.mkdir()
+        self.env = {
+            "SAMPLE_DATABASE": "sqlite-file",
+            "SAMPLE_DATABASE_NAME": str(directory / "sample.sqlite3"),
+        }
+
+    def leftovers(self):
+        return files_under(self.directory)
+
+
+class DatabaseServer:
+    """A local server that CI guarantees: if it is down, tests fail, not skip."""
+
+    kind = description = variables = ""
+
+    def __init__(self):
+        # Unique per pytest process, so that concurrent runs do not clash.
+        self.name = f"overlay_sample_{os.getpid()}"
+        self.env = {"SAMPLE_DATABASE": self.kind, "SAMPLE_DATABASE_NAME": self.name}
+        if problem := self.unreachable():
+            pytest.fail(
+                f"{self.description} is not reachable: {problem}\n"
+                f"CI provides it; start it here, or point {self.variables} at one.",
+                pytrace=False,
+            )
+
+    def unreachable(self):
+        """Why the server cannot be used, or None if it can."""
+        try:
+            self.connect().close()
+        except ImportError:
+            raise
+        except Exception as error:
+            return str(error)
+        return None
+
+    def leftovers(self):
+        """The sample project's test databases still on the server."""
+        test_database = f"test_{self.name}"
+        return [
+            name
+            for name in self.database_names()
+            if name == test_database or name.startswith(f"{test_database}_")
+        ]
+
+
+class PostgreSQL(DatabaseServer):
+    kind = "postgresql"
+    host = os.environ.get("DJANGO_OVERLAY_PG_HOST", "127.0.0.1")
+    port = os.environ.get("DJANGO_OVERLAY_PG_PORT", "5432")
+    user = os.environ.get("DJANGO_OVERLAY_PG_USER", "postgres")
+    description = f"PostgreSQL at {host}:{port} (user {user})"
+    variables = "DJANGO_OVERLAY_PG_HOST, _PORT and _USER"
+
+    def connect(self):
+        import psycopg
+
+        return psycopg.connect(
+            host=self.host, port=self.port, user=self.user, dbname="postgres", connect_timeout=5
+        )
+
+    def database_names(self):
+        with self.connect() as connection:
+            rows = connection.execute("SELECT datname FROM pg_database").fetchall()
+        return [name for (name,) in rows]
+
+
+class MariaDB(DatabaseServer):
+    kind = "mariadb"
+    host = os.environ.get("DJANGO_OVERLAY_MARIADB_HOST", "127.0.0.1")
+    port = os.environ.get("DJANGO_OVERLAY_MARIADB_PORT", "3306")
+    user = os.environ.get("DJANGO_OVERLAY_MARIADB_USER", "root")
+    description = f"MariaDB at {host}:{port} (user {user})"
+    variables = "DJANGO_OVERLAY_MARIADB_HOST, _PORT and _USER"
+
+    def connect(self):
+        import MySQLdb
+
+        return MySQLdb.connect(
+            host=self.host, port=int(self.port), user=self.user, connect_timeout=5
+        )
+
+    def database_names(self):
+        connection = self.connect()
+        try:
+            cursor = connection.cursor()
+            cursor.execute("SHOW DATABASES")
+            return [name for (name,) in cursor.fetchall()]
+        finally:
+            connection.close()
+
+
+@pytest.fixture
+def database(request, tmp_path):
+    """
+    The database a sample run uses, chosen by indirect parametrization:
+    sqlite-memory (the default), sqlite-file, postgresql or mariadb.
+    """
+    kind = getattr(request, "param", "sqlite-memory")
+    if kind == "sqlite-memory":
+        return SQLiteInMemory()
+    if kind == "sqlite-file":
+        return SQLiteFile(tmp_path / "database")
+    if kind == "postgresql":
+        return PostgreSQL()
+    if kind == "mariadb":
+        return MariaDB()
+    raise ValueError(f"unknown database {kind!r}")
+
+
+@pytest.fixture
+def sample(request, tmp_path, database):
+    """The sample project on the `database` fixture's database."""
+    with_overlay = not request.config.getoption("--sample-without-overlay")
+    return SampleProject(tmp_path, database, with_overlay)
+
+
+@pytest.fixture
+def upstream_sample(tmp_path, database):
+    """The sample project with upstream Django, whatever the command line says."""
+    return SampleProject(tmp_path, database, with_overlay=False)

@@ -1,0 +1,169 @@
+"""
+The patch registry: install() replaces exactly what the registry lists for
+the running Django line, uninstall() puts back the very same objects, and an
+unsupported Django is left untouched.
+
+These tests install the overlay in the pytest process; the autouse fixture
+uninstalls it after each one, so no test sees another's patches.
+"""
+
+import os
+import platform
+import subprocess
+import sys
+import types
+
+import django
+import pytest
+
+from django_overlay import patches
+from django_overlay.versions import SUPPORTED, UnsupportedDjangoVersion
+
+MISSING = object()
+REPLACING = [patch for patch in patches.PATCHES if patch.replacement is not None]
+
+
+@pytest.fixture(autouse=True)
+def uninstall_afterwards():
+    assert not patches.is_installed(), "an earlier test left the overlay installed"
+    yield
+    patches.uninstall()
+
+
+def applies_here(patch):
+    return tuple(django.VERSION[:2]) in patch.lines
+
+
+def namespace_entry(target):
+    """What the target's owner itself holds under the name, or MISSING."""
+    owner, name = patches.resolve(target)
+    return vars(owner).get(name, MISSING)
+
+
+def snapshot(registry=REPLACING):
+    return {patch.target: namespace_entry(patch.target) for patch in registry}
+
+
+def assert_same_objects(found, expected):
+    changed = [target for target in expected if found[target] is not expected[target]]
+    assert changed == []
+
+
+def test_install_replaces_and_uninstall_restores_every_target():
+    assert any(applies_here(patch) for patch in REPLACING)
+    before = snapshot()
+
+    patches.install()
+    assert patches.is_installed()
+    for patch in REPLACING:
+        expected = patches.load(patch.replacement) if applies_here(patch) else before[patch.target]
+        assert namespace_entry(patch.target) is expected, patch.target
+
+    patches.uninstall()
+    assert not patches.is_installed()
+    assert_same_objects(snapshot(), before)
+
+
+def test_install_twice_is_install_once():
+    before = snapshot()
+    patches.install()
+    installed_once = snapshot()
+    patches.install()
+    assert_same_objects(snapshot(), installed_once)
+
+    # A second install() must not have recorded the replacements as originals.
+    patches.uninstall()
+    assert_same_objects(snapshot(), before)
+    patches.uninstall()
+    assert_same_objects(snapshot(), before)
+
+
+def test_inherited_target_is_absent_again_after_uninstall(monkeypatch):
+    module = types.ModuleType("overlay_inherited_target")
+
+    class Base:
+        def describe(self):
+            return "base"
+
+    class Child(Base):
+        pass
+
+    def describe(self):
+        return "replacement, wrapping " + patches.original(target)(self)
+
+    module.Child, module.describe = Child, describe
+    target = f"{module.__name__}.Child.describe"
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setattr(patches, "PATCHES", (patches.Patch(target, f"{module.__name__}.describe"),))
+
+    patches.install()
+    assert vars(Child)["describe"] is describe
+    assert Child().describe() == "replacement, wrapping base"
+
+    patches.uninstall()
+    assert "describe" not in vars(Child)
+    assert Child().describe() == "base"
+
+
+def test_failing_install_patches_nothing(monkeypatch):
+    broken = patches.Patch(
+        "django.test.runner.DiscoverRunner.run_tests", "django_overlay.no_such.thing"
+    )
+    monkeypatch.setattr(patches, "PATCHES", (*patches.PATCHES, broken))
+    before = snapshot()
+
+    with pytest.raises((ImportError, AttributeError)):
+        patches.install()
+    assert not patches.is_installed()
+    assert_same_objects(snapshot(), before)
+
+
+@pytest.mark.parametrize(
+    "version", [(5, 1, 0, "final", 0), (6, 2, 0, "alpha", 0)], ids=["5.1", "6.2"]
+)
+def test_unsupported_django_is_refused_and_untouched(monkeypatch, version):
+    before = snapshot()
+    monkeypatch.setattr(django, "VERSION", version)
+
+    with pytest.raises(UnsupportedDjangoVersion) as raised:
+        patches.install()
+    message = str(raised.value)
+    major, minor, micro = version[:3]
+    assert f"Django {major}.{minor}.{micro} is installed" in message
+    for supported_major, supported_minor in SUPPORTED:
+        assert f"{supported_major}.{supported_minor}" in message
+    assert "Nothing was patched" in message
+    assert not patches.is_installed()
+    assert_same_objects(snapshot(), before)
+
+
+@pytest.mark.parametrize("start_method", [None, "spawn"])
+def test_status_lists_every_target_with_versions_and_start_method(tmp_path, start_method):
+    environment = {
+        name: value for name, value in os.environ.items() if name != "DJANGO_TEST_START_METHOD"
+    }
+    if start_method:
+        environment["DJANGO_TEST_START_METHOD"] = start_method
+    status = subprocess.run(
+        [sys.executable, "-m", "django_overlay"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert status.returncode == 0, status.stderr
+    lines = status.stdout.splitlines()
+
+    assert lines[0] == f"Django {django.get_version()} on Python {platform.python_version()}"
+    if start_method:
+        assert lines[1].startswith(f"Start method: {start_method} (from the environment;")
+    else:
+        assert lines[1].startswith("Start method: ") and lines[1].endswith("(platform default)")
+    listed = dict(line.split(" -> ", 1) for line in lines[2:])
+    assert list(listed) == [patch.target for patch in patches.PATCHES]
+    for patch in patches.PATCHES:
+        if applies_here(patch) and patch.replacement:
+            assert listed[patch.target] == patch.replacement
+        else:
+            assert listed[patch.target].startswith("upstream kept")
