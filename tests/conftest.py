@@ -65,6 +65,13 @@ class SampleRun:
         if self.returncode != 0:
             pytest.fail(f"manage.py test exited {self.returncode}\n{self.output}", pytrace=False)
 
+    def assert_ran_on_two_workers(self, start_method):
+        """Passed, on two worker processes started by start_method, leaving nothing."""
+        self.assert_succeeded()
+        assert len(self.workers) == 2, f"tests ran in {sorted(self.workers)}\n{self.output}"
+        assert set(self.workers.values()) == {start_method}
+        assert self.leftovers == []
+
 
 class SampleProject:
     """Runs ``manage.py test`` of the sample project on one database."""

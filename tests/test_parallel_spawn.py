@@ -15,13 +15,6 @@ import pytest
 PARALLEL_RUN = ("sample_app", "--parallel", "2")
 
 
-def assert_ran_on_two_workers(run, start_method):
-    run.assert_succeeded()
-    assert len(run.workers) == 2, f"tests ran in {sorted(run.workers)}\n{run.output}"
-    assert set(run.workers.values()) == {start_method}
-    assert run.leftovers == []
-
-
 @pytest.mark.parametrize(
     "database, start_method",
     [
@@ -38,7 +31,7 @@ def assert_ran_on_two_workers(run, start_method):
 def test_each_worker_has_its_own_database(sample, database, start_method):
     run = sample.run(*PARALLEL_RUN, start_method=start_method)
 
-    assert_ran_on_two_workers(run, start_method)
+    run.assert_ran_on_two_workers(start_method)
     assert database.leftovers() == []
 
 
@@ -52,7 +45,7 @@ def test_test_runner_setting_installs_the_overlay(upstream_sample, start_method)
         env={"SAMPLE_TEST_RUNNER": "django_overlay.runner.DiscoverRunner"},
     )
 
-    assert_ran_on_two_workers(run, start_method)
+    run.assert_ran_on_two_workers(start_method)
 
 
 def test_parallel_auto_counts_workers_under_forkserver(sample):
@@ -68,7 +61,7 @@ def test_parallel_auto_counts_workers_under_forkserver(sample):
         env={"SAMPLE_START_METHOD": "forkserver", "DJANGO_TEST_PROCESSES": "2"},
     )
 
-    assert_ran_on_two_workers(run, "forkserver")
+    run.assert_ran_on_two_workers("forkserver")
 
 
 # Upstream's multiprocessing.Pool replaces the dead worker and waits for its

@@ -14,6 +14,7 @@ from django.db import connections
 from django.test import runner as upstream
 
 from ..backends import sqlite3
+from . import parity
 from .pool import WorkerPool
 from .worker import WorkerSetup, init_worker
 
@@ -52,8 +53,20 @@ class ParallelTestSuite(upstream.ParallelTestSuite):
         return result
 
     def initialize_suite(self):
+        """
+        Take what spawned and forkserver workers cannot inherit, as it is when
+        the suite starts: after the runner's __init__ and
+        setup_test_environment(), and any override_settings then active.
+        """
+        self.parent_settings = self.parent_environment = None
+        self.debug_cursor_aliases = set()
         # Django 5.2 does this for spawn only; forkserver needs it as much.
         if multiprocessing.get_start_method() in {"forkserver", "spawn"}:
+            self.parent_settings = parity.capture_settings()
+            self.parent_environment = parity.capture_environment()
+            self.debug_cursor_aliases = {
+                alias for alias in connections if connections[alias].force_debug_cursor
+            }
             self.initial_settings = {
                 alias: connections[alias].settings_dict for alias in connections
             }
@@ -72,4 +85,7 @@ class ParallelTestSuite(upstream.ParallelTestSuite):
             initial_settings=self.initial_settings,
             serialized_contents=self.serialized_contents or {},
             sqlite_snapshot_directory=sqlite3.snapshot_directory_in_use(),
+            settings=self.parent_settings or {},
+            environment=self.parent_environment,
+            debug_cursor_aliases=self.debug_cursor_aliases,
         )

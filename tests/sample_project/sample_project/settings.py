@@ -21,6 +21,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # A project may choose the overlay through this setting instead of install().
 if test_runner := os.environ.get("SAMPLE_TEST_RUNNER"):
     TEST_RUNNER = test_runner
+if os.environ.get("SAMPLE_UNPICKLABLE_SETTING") == "1":
+    # A value no worker can be sent: spawned workers keep their own.
+    SAMPLE_CALLBACK = lambda: None  # noqa: E731
 
 
 def database(kind, name):

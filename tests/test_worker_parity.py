@@ -1,0 +1,52 @@
+"""
+Spawned and forkserver workers start in the state the parent is in when the
+suite starts, as forked ones do: settings and environment variables a custom
+runner set at run time, and --debug-sql.
+"""
+
+import multiprocessing
+
+import pytest
+
+PARITY_RUN = ("sample_app.tests.test_parity", "--parallel", "2")
+PROJECT_RUNNER = {"SAMPLE_TEST_RUNNER": "sample_project.runner.ProjectRunner"}
+
+
+@pytest.mark.parametrize("start_method", multiprocessing.get_all_start_methods())
+def test_runner_configuration_reaches_every_worker(sample, start_method):
+    run = sample.run(*PARITY_RUN, start_method=start_method, env=PROJECT_RUNNER)
+
+    run.assert_ran_on_two_workers(start_method)
+
+
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_debug_sql_reaches_every_worker(sample, start_method):
+    run = sample.run(
+        *PARITY_RUN,
+        "--debug-sql",
+        start_method=start_method,
+        env={**PROJECT_RUNNER, "SAMPLE_EXPECT_DEBUG_SQL": "1"},
+    )
+
+    run.assert_ran_on_two_workers(start_method)
+
+
+def test_unpicklable_setting_is_named_once_and_the_run_goes_on(sample):
+    run = sample.run(
+        *PARITY_RUN,
+        start_method="spawn",
+        env={**PROJECT_RUNNER, "SAMPLE_UNPICKLABLE_SETTING": "1"},
+    )
+
+    run.assert_ran_on_two_workers("spawn")
+    assert run.stderr.count("UncarriedSettingWarning") == 1, run.output
+    assert "cannot be pickled: SAMPLE_CALLBACK." in run.stderr
+
+
+def test_upstream_spawn_workers_lose_the_runner_configuration(upstream_sample):
+    """Why the overlay carries settings across: upstream's workers fail here."""
+    run = upstream_sample.run(*PARITY_RUN, start_method="spawn", env=PROJECT_RUNNER)
+
+    assert run.returncode == 1, run.output
+    assert "test_password_hasher" in run.stderr
+    assert "test_feature_flag" in run.stderr
