@@ -201,16 +201,22 @@ class SQLiteFile:
 class DatabaseServer:
     """A local server that CI guarantees: if it is down, tests fail, not skip."""
 
-    kind = description = variables = ""
+    kind = title = variable_prefix = default_port = default_user = ""
 
     def __init__(self):
+        # The same variables as tests/settings/ and the sample project read.
+        prefix = self.variable_prefix
+        self.host = os.environ.get(f"{prefix}_HOST", "127.0.0.1")
+        self.port = os.environ.get(f"{prefix}_PORT", self.default_port)
+        self.user = os.environ.get(f"{prefix}_USER", self.default_user)
         # Unique per pytest process, so that concurrent runs do not clash.
         self.name = f"overlay_sample_{os.getpid()}"
         self.env = {"SAMPLE_DATABASE": self.kind, "SAMPLE_DATABASE_NAME": self.name}
         if problem := self.unreachable():
             pytest.fail(
-                f"{self.description} is not reachable: {problem}\n"
-                f"CI provides it; start it here, or point {self.variables} at one.",
+                f"{self.title} at {self.host}:{self.port} (user {self.user}) is not "
+                f"reachable: {problem}\nCI provides it; start it here, or point "
+                f"{prefix}_HOST, _PORT and _USER at one.",
                 pytrace=False,
             )
 
@@ -236,11 +242,9 @@ class DatabaseServer:
 
 class PostgreSQL(DatabaseServer):
     kind = "postgresql"
-    host = os.environ.get("DJANGO_OVERLAY_PG_HOST", "127.0.0.1")
-    port = os.environ.get("DJANGO_OVERLAY_PG_PORT", "5432")
-    user = os.environ.get("DJANGO_OVERLAY_PG_USER", "postgres")
-    description = f"PostgreSQL at {host}:{port} (user {user})"
-    variables = "DJANGO_OVERLAY_PG_HOST, _PORT and _USER"
+    title = "PostgreSQL"
+    variable_prefix = "DJANGO_OVERLAY_PG"
+    default_port, default_user = "5432", "postgres"
 
     def connect(self):
         import psycopg
@@ -257,11 +261,9 @@ class PostgreSQL(DatabaseServer):
 
 class MariaDB(DatabaseServer):
     kind = "mariadb"
-    host = os.environ.get("DJANGO_OVERLAY_MARIADB_HOST", "127.0.0.1")
-    port = os.environ.get("DJANGO_OVERLAY_MARIADB_PORT", "3306")
-    user = os.environ.get("DJANGO_OVERLAY_MARIADB_USER", "root")
-    description = f"MariaDB at {host}:{port} (user {user})"
-    variables = "DJANGO_OVERLAY_MARIADB_HOST, _PORT and _USER"
+    title = "MariaDB"
+    variable_prefix = "DJANGO_OVERLAY_MARIADB"
+    default_port, default_user = "3306", "root"
 
     def connect(self):
         import MySQLdb

@@ -5,6 +5,7 @@ runner set at run time, and --debug-sql.
 """
 
 import multiprocessing
+import sys
 
 import pytest
 
@@ -29,6 +30,23 @@ def test_debug_sql_reaches_every_worker(sample, start_method):
     )
 
     run.assert_ran_on_two_workers(start_method)
+
+
+@pytest.mark.parametrize("start_method", ["fork", "spawn", "forkserver"])
+def test_parent_side_options_report_alike(sample, start_method):
+    """--timing, --durations, --shuffle and --buffer: the parent reports them
+    from what workers send back, whatever started the workers."""
+    options = ["--timing", "--shuffle", "42", "--buffer"]
+    reports = ["Total run took", "Used shuffle seed: 42"]
+    if sys.version_info >= (3, 12):
+        # unittest records durations from Python 3.12 on.
+        options += ["--durations", "2"]
+        reports.append("Slowest test durations")
+    run = sample.run(*PARITY_RUN, *options, start_method=start_method, env=PROJECT_RUNNER)
+
+    run.assert_ran_on_two_workers(start_method)
+    for report in reports:
+        assert report in run.output, run.output
 
 
 def test_unpicklable_setting_is_named_once_and_the_run_goes_on(sample):

@@ -108,8 +108,9 @@ class WorkerPool:
 
     def imap_unordered(self, function, arguments, should_stop):
         """
-        Yield the result for each argument as soon as a worker returns it, handing arguments out in order to whichever worker is free.
-        Return early, leaving work undone, once should_stop() is true.
+        Yield the result for each argument as soon as a worker returns it,
+        handing arguments out in order to whichever worker is free. Return
+        early, leaving work undone, once should_stop() is true.
         """
         pending = deque(enumerate(arguments))
         while pending or any(worker.task for worker in self.workers.values()):
@@ -140,7 +141,6 @@ class WorkerPool:
         try:
             message = worker.connection.recv()
         except EOFError:
-            worker.process.join()
             raise self._crashed(worker) from None
         kind = message[0]
         if kind == "ready":

@@ -26,6 +26,17 @@ if os.environ.get("SAMPLE_UNPICKLABLE_SETTING") == "1":
     SAMPLE_CALLBACK = lambda: None  # noqa: E731
 
 
+def server(engine, variable_prefix, port, user, name):
+    """A local database server, reached as tests/settings/ reach it."""
+    return {
+        "ENGINE": engine,
+        "HOST": os.environ.get(f"{variable_prefix}_HOST", "127.0.0.1"),
+        "PORT": os.environ.get(f"{variable_prefix}_PORT", port),
+        "USER": os.environ.get(f"{variable_prefix}_USER", user),
+        "NAME": name,
+    }
+
+
 def database(kind, name):
     if kind == "sqlite-memory":
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
@@ -37,20 +48,10 @@ def database(kind, name):
             "TEST": {"NAME": os.path.join(directory, f"test_{filename}")},
         }
     if kind == "postgresql":
-        return {
-            "ENGINE": "django.db.backends.postgresql",
-            "HOST": os.environ.get("DJANGO_OVERLAY_PG_HOST", "127.0.0.1"),
-            "PORT": os.environ.get("DJANGO_OVERLAY_PG_PORT", "5432"),
-            "USER": os.environ.get("DJANGO_OVERLAY_PG_USER", "postgres"),
-            "NAME": name,
-        }
+        return server("django.db.backends.postgresql", "DJANGO_OVERLAY_PG", "5432", "postgres", name)
     if kind == "mariadb":
         return {
-            "ENGINE": "django.db.backends.mysql",
-            "HOST": os.environ.get("DJANGO_OVERLAY_MARIADB_HOST", "127.0.0.1"),
-            "PORT": os.environ.get("DJANGO_OVERLAY_MARIADB_PORT", "3306"),
-            "USER": os.environ.get("DJANGO_OVERLAY_MARIADB_USER", "root"),
-            "NAME": name,
+            **server("django.db.backends.mysql", "DJANGO_OVERLAY_MARIADB", "3306", "root", name),
             "TEST": {"CHARSET": "utf8mb4"},
         }
     raise ValueError(

@@ -38,6 +38,11 @@ class RunnerConfiguration:
     def test_environment_variable(self):
         self.assertEqual(os.environ.get("SAMPLE_SET_BY_RUNNER"), "yes")
 
+    def test_import_path(self):
+        import sample_extra
+
+        self.assertIs(sample_extra.ADDED_BY_RUNNER, True)
+
     def test_debug_sql(self):
         expected = os.environ.get("SAMPLE_EXPECT_DEBUG_SQL") == "1"
         self.assertIs(connection.force_debug_cursor, expected)
