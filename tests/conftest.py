@@ -178,7 +178,10 @@ def files_under(*directories):
 
 
 class SQLiteInMemory:
-    env = {"SAMPLE_DATABASE": "sqlite-memory"}
+    def __init__(self, kind):
+        # sqlite-memory, or uncloneable: the same through a backend that
+        # cannot clone.
+        self.env = {"SAMPLE_DATABASE": kind}
 
     def leftovers(self):
         # Files in the run's working directory and TMPDIR are SampleRun's.
@@ -286,11 +289,12 @@ class MariaDB(DatabaseServer):
 def database(request, tmp_path):
     """
     The database a sample run uses, chosen by indirect parametrization:
-    sqlite-memory (the default), sqlite-file, postgresql or mariadb.
+    sqlite-memory (the default), uncloneable, sqlite-file, postgresql or
+    mariadb.
     """
     kind = getattr(request, "param", "sqlite-memory")
-    if kind == "sqlite-memory":
-        return SQLiteInMemory()
+    if kind in {"sqlite-memory", "uncloneable"}:
+        return SQLiteInMemory(kind)
     if kind == "sqlite-file":
         return SQLiteFile(tmp_path / "database")
     if kind == "postgresql":

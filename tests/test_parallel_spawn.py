@@ -35,6 +35,29 @@ def test_each_worker_has_its_own_database(sample, database, start_method):
     assert database.leftovers() == []
 
 
+@pytest.mark.parametrize("database", ["uncloneable"], indirect=True)
+def test_backend_that_cannot_clone_runs_in_one_process(sample, database):
+    """
+    Upstream fails during database setup ("The database backend doesn't
+    support cloning databases"); the overlay says why and runs serially.
+    """
+    run = sample.run(
+        "sample_app.tests.test_report",
+        "sample_app.tests.test_hashing",
+        "--parallel",
+        "2",
+        start_method="spawn",
+        env={"SAMPLE_HASHING_TESTS": "1"},
+    )
+
+    run.assert_succeeded()
+    assert (
+        "Running tests in one process: the database backend of 'default' cannot "
+        "clone test databases for parallel workers." in run.stdout
+    ), run.output
+    assert len(run.workers) == 1
+
+
 @pytest.mark.parametrize("start_method", ["spawn", "forkserver"])
 def test_test_runner_setting_installs_the_overlay(upstream_sample, start_method):
     """TEST_RUNNER = "django_overlay.runner.DiscoverRunner", no install() in manage.py."""

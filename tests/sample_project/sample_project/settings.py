@@ -5,6 +5,8 @@ their own.
 
 SAMPLE_DATABASE is one of
 - sqlite-memory: SQLite's in-memory test database (the default);
+- uncloneable: the same, through a backend that says it cannot clone test
+  databases, as Oracle's does;
 - sqlite-file: SQLite with its test database in a file, test_<name> beside
   SAMPLE_DATABASE_NAME, which is a path;
 - postgresql, mariadb: a local server, reached as tests/settings/ reach it
@@ -40,6 +42,8 @@ def server(engine, variable_prefix, port, user, name):
 def database(kind, name):
     if kind == "sqlite-memory":
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
+    if kind == "uncloneable":
+        return {"ENGINE": "sample_project.uncloneable_sqlite", "NAME": ":memory:"}
     if kind == "sqlite-file":
         directory, filename = os.path.split(name)
         return {
@@ -55,7 +59,8 @@ def database(kind, name):
             "TEST": {"CHARSET": "utf8mb4"},
         }
     raise ValueError(
-        f"SAMPLE_DATABASE={kind!r}: expected sqlite-memory, sqlite-file, postgresql or mariadb"
+        f"SAMPLE_DATABASE={kind!r}: expected sqlite-memory, uncloneable, sqlite-file, "
+        "postgresql or mariadb"
     )
 
 

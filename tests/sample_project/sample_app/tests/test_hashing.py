@@ -17,6 +17,8 @@ TEST_SECONDS = 0.02
 
 
 class PasswordFixture:
+    databases = {"default"}
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
