@@ -24,6 +24,8 @@ from pathlib import Path
 
 import django
 
+from django_overlay.paths import cache_root
+
 SETTINGS_DIR = Path(__file__).resolve().parent / "tests" / "settings"
 START_METHOD_VARIABLE = "DJANGO_TEST_START_METHOD"
 # The suite's requirements file for each database engine a settings module uses.
@@ -85,11 +87,6 @@ def parse_arguments(argv):
         # The same fallback as Django's runtests.py, to know which drivers it needs.
         options.settings = os.environ.get("DJANGO_SETTINGS_MODULE", "test_sqlite")
     return options, passthrough
-
-
-def cache_root():
-    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return Path(os.environ.get("DJANGO_OVERLAY_CACHE", default / "django-overlay"))
 
 
 def find_suite(version):

@@ -52,6 +52,17 @@ PATCHES = (
     ),
     Patch(f"{RUNNER}.DiscoverRunner.__init__", "django_overlay.runner.discover.init"),
     Patch(
+        f"{RUNNER}.DiscoverRunner.build_suite", "django_overlay.runner.discover.build_suite"
+    ),
+    Patch(
+        f"{RUNNER}.RemoteTestResult.check_picklable",
+        "django_overlay.runner.outcomes.check_picklable",
+    ),
+    Patch(
+        f"{RUNNER}.RemoteTestResult.check_subtest_picklable",
+        "django_overlay.runner.outcomes.check_subtest_picklable",
+    ),
+    Patch(
         f"{RUNNER}.get_max_test_processes",
         "django_overlay.runner.discover.get_max_test_processes",
         lines=frozenset({(5, 2)}),

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,11 +82,12 @@ class SampleProject:
         self.database = database
         self.with_overlay = with_overlay
 
-    def run(self, *arguments, start_method=None, env=None, timeout=RUN_TIMEOUT):
+    def run(self, *arguments, start_method=None, env=None, timeout=RUN_TIMEOUT, interrupt=None):
         """
         Run ``manage.py test *arguments`` and return a SampleRun. start_method
         goes to --start-method, or, without the overlay (which upstream lacks),
-        to manage.py's own SAMPLE_START_METHOD.
+        to manage.py's own SAMPLE_START_METHOD. interrupt is an Interrupt to
+        send once a sample test has recorded that it is running.
         """
         # Never ask whether to replace a test database left by an earlier run.
         arguments = [*arguments, "--noinput"]
@@ -107,6 +109,7 @@ class SampleProject:
                 cwd=directories["cwd"],
                 env=environment,
                 timeout=timeout,
+                interrupt=interrupt and interrupt.when(directories["results"]),
             )
             return SampleRun(
                 returncode=process.returncode,
@@ -133,7 +136,30 @@ class SampleProject:
         return environment
 
 
-def run_bounded(command, cwd, env, timeout):
+@dataclass
+class Interrupt:
+    """
+    A signal for a run, sent when a sample test leaves the file `marker` in
+    the results directory: to the whole process group as a terminal's Ctrl-C
+    is, or to the main process only, as a job scheduler's SIGTERM often is.
+    """
+
+    signal: int
+    marker: str
+    to_group: bool
+    marker_path: Path | None = None
+
+    def when(self, results):
+        return Interrupt(self.signal, self.marker, self.to_group, results / self.marker)
+
+    def send(self, process):
+        if self.to_group:
+            os.killpg(process.pid, self.signal)
+        else:
+            process.send_signal(self.signal)
+
+
+def run_bounded(command, cwd, env, timeout, interrupt=None):
     """
     subprocess.run() with a timeout that also ends the run's worker
     processes: the command runs in a session of its own, and the whole
@@ -149,6 +175,9 @@ def run_bounded(command, cwd, env, timeout):
         text=True,
         start_new_session=True,
     ) as process:
+        if interrupt:
+            wait_for_file(interrupt.marker_path, process, timeout)
+            interrupt.send(process)
         try:
             stdout, stderr = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -159,6 +188,14 @@ def run_bounded(command, cwd, env, timeout):
                 f"--- stdout\n{stdout}\n--- stderr\n{stderr}"
             )
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def wait_for_file(path, process, timeout):
+    give_up = time.monotonic() + timeout
+    while not path.exists():
+        if process.poll() is not None or time.monotonic() > give_up:
+            return
+        time.sleep(0.05)
 
 
 def recorded_workers(results):

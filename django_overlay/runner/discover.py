@@ -1,18 +1,45 @@
 """
-Replacements for methods of django.test.runner.DiscoverRunner: the
---start-method option, and one process for backends that cannot clone.
+Replacements for methods of django.test.runner.DiscoverRunner: the options of
+a parallel run (--start-method, --timeout, --max-worker-restarts,
+--durations-file, --progress), one process for backends that cannot clone,
+and handing the options to the parallel suite.
 """
 
+import argparse
 import multiprocessing
 import os
+import unittest
+from dataclasses import replace
 
 from django.core.management import CommandError
 from django.db import connections
 
 from .. import patches
 from ..start_method import apply_start_method, argument_type, requested_start_method
+from .session import RunOptions
 
 RUNNER = "django.test.runner.DiscoverRunner"
+TIMEOUT_VARIABLE = "DJANGO_TEST_TIMEOUT"
+
+
+def positive_seconds(value):
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = None
+    if seconds is None or not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive number of seconds")
+    return seconds
+
+
+def restart_count(value):
+    try:
+        count = int(value)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number >= 0")
+    return count
 
 
 @classmethod
@@ -27,9 +54,48 @@ def add_arguments(cls, parser):
             "$DJANGO_TEST_START_METHOD, else Python's default for the platform."
         ),
     )
+    parser.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        metavar="SECONDS",
+        help=(
+            "In a parallel run, stop a worker whose test (or class setup) runs "
+            "longer, report the stacks of its threads, and replace it. Defaults "
+            f"to ${TIMEOUT_VARIABLE}; no limit without either."
+        ),
+    )
+    parser.add_argument(
+        "--max-worker-restarts",
+        type=restart_count,
+        metavar="N",
+        help="End a parallel run after its workers were lost N times (default: 4 per worker).",
+    )
+    parser.add_argument(
+        "--durations-file",
+        metavar="PATH",
+        help=(
+            "JSON file of TestCase class durations, read to start the longest "
+            "classes first and updated after each parallel run (default: one per "
+            "project in the overlay's cache directory)."
+        ),
+    )
+    parser.add_argument(
+        "--progress",
+        action="store_true",
+        help="Show a progress display during a parallel run.",
+    )
 
 
-def init(self, *args, start_method=None, **kwargs):
+def init(
+    self,
+    *args,
+    start_method=None,
+    timeout=None,
+    max_worker_restarts=None,
+    durations_file=None,
+    progress=False,
+    **kwargs,
+):
     """
     Apply the requested start method before anything asks for it: the
     management command and the SQLite backend decide how to create worker
@@ -39,11 +105,36 @@ def init(self, *args, start_method=None, **kwargs):
         chosen = requested_start_method(start_method)
     except ValueError as error:
         raise CommandError(str(error)) from None
+    if timeout is None and os.environ.get(TIMEOUT_VARIABLE):
+        try:
+            timeout = positive_seconds(os.environ[TIMEOUT_VARIABLE])
+        except argparse.ArgumentTypeError as error:
+            raise CommandError(f"${TIMEOUT_VARIABLE}: {error}") from None
     if chosen:
         apply_start_method(chosen)
     patches.original(f"{RUNNER}.__init__")(self, *args, **kwargs)
+    self.parallel_run_options = RunOptions(
+        timeout=timeout,
+        max_worker_restarts=max_worker_restarts,
+        durations_file=durations_file,
+        progress=progress,
+    )
     if self.parallel > 1:
         fall_back_to_one_process(self)
+
+
+def build_suite(self, *args, **kwargs):
+    """Hand the run's options to the parallel suite, if the run is parallel."""
+    suite = patches.original(f"{RUNNER}.build_suite")(self, *args, **kwargs)
+    options = getattr(self, "parallel_run_options", None)
+    if options is not None and hasattr(suite, "options"):
+        suite.options = replace(
+            options,
+            # As build_suite() orders them: tests that failed to load first.
+            reorder_by=(unittest.loader._FailedTest, *self.reorder_by),
+            keep_order=self.shuffle is not False or self.reverse,
+        )
+    return suite
 
 
 def fall_back_to_one_process(runner):

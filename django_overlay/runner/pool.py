@@ -1,36 +1,52 @@
 """
-The worker processes of a parallel run, owned by one WorkerPool.
+The worker processes of a parallel run.
 
 multiprocessing.Pool hides its processes: when one dies it starts another and
-waits forever for a result that will never come. This pool keeps each process
-with its own pipe and waits on the pipes and the process sentinels together,
-so it knows at once which worker died and what it was running.
+waits forever for a result that will never come. Here each worker has its own
+pipe, and the pool waits on the pipes and the process sentinels together, so
+it knows at once which worker died and what it was running. A worker that
+outlives its deadline has the stacks of its threads dumped (faulthandler, on a
+pipe of its own) before it is killed. What to do about either is the
+session's business (session.py): the pool only reports it.
 """
 
+import faulthandler
+import os
 import signal
+import time
 import traceback
-from collections import deque
+from dataclasses import dataclass
 from multiprocessing.connection import wait
 
 # How often to look at should_stop() while workers are busy: Ctrl-C's first
 # press only sets a flag on the result.
 POLL_SECONDS = 0.1
+# How long a worker has to write its stacks once asked, and how long the dump
+# may pause before it is taken to be complete.
+STACK_DUMP_SECONDS = 2.0
+STACK_DUMP_QUIET_SECONDS = 0.2
+STACK_DUMP_SIGNAL = signal.SIGUSR1
 
 
 class WorkerFailedToStart(RuntimeError):
     pass
 
 
-class WorkerCrashed(RuntimeError):
-    pass
-
-
 class TaskFailed(RuntimeError):
-    pass
+    """The task function itself raised, outside any test."""
 
 
-def serve(connection, worker_id, initializer, initargs):
+# The parent end of the pipe, in a worker process, for send_to_parent().
+_parent = None
+
+
+def serve(connection, stack_writer, worker_id, initializer, initargs):
     """Body of a worker process: initialise, then run tasks until told to stop."""
+    global _parent
+    _parent = connection
+    # Ctrl-C reaches the whole process group; the parent decides what stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    faulthandler.register(STACK_DUMP_SIGNAL, file=stack_writer.fileno(), all_threads=True)
     try:
         initializer(worker_id, *initargs)
     except BaseException:
@@ -41,17 +57,20 @@ def serve(connection, worker_id, initializer, initargs):
         number, function, argument = task
         try:
             connection.send(("done", number, function(argument)))
-        except KeyboardInterrupt:
-            return
         except BaseException:
             connection.send(("failed", number, traceback.format_exc()))
+
+
+def send_to_parent(*message):
+    """From inside a task: tell the parent something before the task ends."""
+    _parent.send(message)
 
 
 def _receive(connection):
     try:
         return connection.recv()
-    except (EOFError, KeyboardInterrupt):
-        # The parent is gone or the run is being interrupted.
+    except EOFError:
+        # The parent is gone.
         return None
 
 
@@ -64,84 +83,138 @@ def describe_exit(exitcode):
     return f"exit code {exitcode}"
 
 
+@dataclass
+class Message:
+    """Something a worker sent: "events" during a task, "done" at its end."""
+
+    worker: "Worker"
+    kind: str
+    task_number: int
+    payload: object
+
+
+@dataclass
+class WorkerLost:
+    """A worker died, or was killed at its deadline after dumping its stacks."""
+
+    worker: "Worker"
+    description: str
+    timed_out: bool = False
+    stacks: str | None = None
+
+
 class Worker:
-    def __init__(self, worker_id, process, connection):
-        self.id = worker_id
+    def __init__(self, slot, process, connection, stack_reader):
+        self.slot = slot
         self.process = process
         self.connection = connection
+        self.stack_reader = stack_reader
         self.ready = False
         self.task = None
+        self.deadline = None
+        # Its end of the pipe is closed: it exited or is about to.
+        self.hung_up = False
 
     def __repr__(self):
-        return f"worker {self.id} (pid {self.process.pid})"
+        return f"worker {self.slot} (pid {self.process.pid})"
+
+    @property
+    def idle(self):
+        return self.ready and self.task is None
 
 
 class WorkerPool:
-    """Start N workers, hand them tasks, and collect what they send back."""
+    """
+    N worker processes, numbered 1..N by slot: a worker that replaces another
+    takes its slot, and so its databases.
+    """
 
-    def __init__(self, context, processes, initializer, initargs):
+    def __init__(self, context, initializer):
         self.context = context
-        self.processes = processes
         self.initializer = initializer
-        self.initargs = initargs
         self.workers = {}
 
     def __enter__(self):
-        for worker_id in range(1, self.processes + 1):
-            self.start_worker(worker_id)
         return self
 
     def __exit__(self, *exc_info):
         self.stop()
 
-    def start_worker(self, worker_id):
+    def start(self, slot, initargs):
         parent_end, child_end = self.context.Pipe()
+        stack_reader, stack_writer = self.context.Pipe(duplex=False)
         process = self.context.Process(
             target=serve,
-            args=(child_end, worker_id, self.initializer, self.initargs),
-            name=f"django-test-worker-{worker_id}",
+            args=(child_end, stack_writer, slot, self.initializer, initargs),
+            name=f"django-test-worker-{slot}",
             daemon=True,
         )
         process.start()
         child_end.close()
-        self.workers[worker_id] = Worker(worker_id, process, parent_end)
+        stack_writer.close()
+        self.workers[slot] = Worker(slot, process, parent_end, stack_reader)
+        return self.workers[slot]
 
-    def imap_unordered(self, function, arguments, should_stop):
-        """
-        Yield the result for each argument as soon as a worker returns it,
-        handing arguments out in order to whichever worker is free. Return
-        early, leaving work undone, once should_stop() is true.
-        """
-        pending = deque(enumerate(arguments))
-        while pending or any(worker.task for worker in self.workers.values()):
-            if should_stop():
-                return
-            for worker in self.workers.values():
-                if worker.ready and worker.task is None and pending:
-                    worker.task = pending.popleft()
-                    try:
-                        worker.connection.send((worker.task[0], function, worker.task[1]))
-                    except OSError:
-                        raise self._crashed(worker) from None
-            yield from self._collect()
+    def idle_workers(self):
+        return [worker for worker in self.workers.values() if worker.idle]
 
-    def _collect(self):
+    def busy(self):
+        return any(worker.task is not None for worker in self.workers.values())
+
+    def send(self, worker, task, function, argument):
+        worker.task = task
+        try:
+            worker.connection.send((task.number, function, argument))
+        except (OSError, ValueError):
+            # It died; its sentinel says so on the next receive().
+            pass
+
+    def receive(self):
+        """
+        Wait a little for workers, and yield a Message for what they sent and
+        a WorkerLost for each one that died or passed its deadline. A lost
+        worker is removed from the pool.
+        """
         by_handle = {}
         for worker in self.workers.values():
             by_handle[worker.connection] = worker
             by_handle[worker.process.sentinel] = worker
-        for handle in wait(list(by_handle), timeout=POLL_SECONDS):
+        for handle in wait(list(by_handle), timeout=self._wait_seconds()):
             worker = by_handle[handle]
+            if not self._owns(worker):
+                continue
             if handle is worker.connection:
                 yield from self._receive_from(worker)
-            elif not worker.connection.poll():
-                raise self._crashed(worker)
+            if worker.hung_up and self._owns(worker):
+                # A closed pipe means the process is exiting; one that does
+                # not finish is of no more use.
+                worker.process.join(timeout=5)
+                if worker.process.is_alive():
+                    worker.process.kill()
+                    worker.process.join()
+            if not worker.process.is_alive() and self._owns(worker):
+                # Its last messages may still be in the pipe.
+                yield from self._drain(worker)
+                yield self._lose(worker, describe_exit(worker.process.exitcode))
+        now = time.monotonic()
+        for worker in list(self.workers.values()):
+            if worker.deadline is not None and now >= worker.deadline:
+                stacks = self._dump_stacks(worker)
+                yield from self._drain(worker)
+                yield self._lose(worker, "killed at its deadline", True, stacks)
+
+    def _wait_seconds(self):
+        deadlines = [w.deadline for w in self.workers.values() if w.deadline is not None]
+        if not deadlines:
+            return POLL_SECONDS
+        return max(0, min(POLL_SECONDS, min(deadlines) - time.monotonic()))
 
     def _receive_from(self, worker):
         try:
             message = worker.connection.recv()
-        except EOFError:
-            raise self._crashed(worker) from None
+        except (EOFError, OSError):
+            worker.hung_up = True
+            return
         kind = message[0]
         if kind == "ready":
             worker.ready = True
@@ -150,15 +223,50 @@ class WorkerPool:
         elif kind == "failed":
             raise TaskFailed(f"{worker!r} failed:\n{message[2]}")
         else:
-            worker.task = None
-            yield message[2]
+            if kind == "done":
+                worker.task = worker.deadline = None
+            yield Message(worker, kind, message[1], message[2])
 
-    def _crashed(self, worker):
+    def _owns(self, worker):
+        """False once the worker is lost, even if another has taken its slot."""
+        return self.workers.get(worker.slot) is worker
+
+    def _drain(self, worker):
+        while self._owns(worker) and not worker.hung_up:
+            try:
+                if not worker.connection.poll():
+                    return
+            except (EOFError, OSError):
+                return
+            yield from self._receive_from(worker)
+
+    def _dump_stacks(self, worker):
+        """Ask a worker for the stacks of its threads, then kill it."""
+        try:
+            os.kill(worker.process.pid, STACK_DUMP_SIGNAL)
+        except ProcessLookupError:
+            return None
+        chunks = []
+        reader = worker.stack_reader
+        give_up = time.monotonic() + STACK_DUMP_SECONDS
+        while time.monotonic() < give_up:
+            quiet = STACK_DUMP_QUIET_SECONDS if chunks else give_up - time.monotonic()
+            if not wait([reader], timeout=max(0, quiet)):
+                break
+            chunk = os.read(reader.fileno(), 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        worker.process.kill()
         worker.process.join()
-        running = f" while running task {worker.task[0]}" if worker.task else ""
-        return WorkerCrashed(
-            f"{worker!r} died ({describe_exit(worker.process.exitcode)}){running}."
-        )
+        return b"".join(chunks).decode(errors="replace") or None
+
+    def _lose(self, worker, description, timed_out=False, stacks=None):
+        worker.process.join()
+        del self.workers[worker.slot]
+        worker.connection.close()
+        worker.stack_reader.close()
+        return WorkerLost(worker, description, timed_out, stacks)
 
     def stop(self):
         """Let idle workers exit; end busy ones, whose work is abandoned."""
@@ -176,4 +284,5 @@ class WorkerPool:
                 worker.process.kill()
                 worker.process.join()
             worker.connection.close()
+            worker.stack_reader.close()
         self.workers.clear()

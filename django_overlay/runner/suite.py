@@ -1,11 +1,12 @@
 """
-The overlay's ParallelTestSuite: upstream's class, running its subsuites on a
-WorkerPool instead of multiprocessing.Pool.
+The overlay's ParallelTestSuite: upstream's class, running its subsuites in a
+Session (session.py) over the overlay's own worker pool instead of
+multiprocessing.Pool.
 
 It subclasses upstream's so that runners written for it keep working: Django's
 own runtests.py sets process_setup on it, custom runners override
 runner_class or run_subsuite, and results are replayed through the same
-handle_event().
+handle_event(), so result classes written for upstream get the same calls.
 """
 
 import multiprocessing
@@ -15,41 +16,34 @@ from django.test import runner as upstream
 
 from ..backends import sqlite3
 from . import parity
-from .pool import WorkerPool
-from .worker import WorkerSetup, init_worker
-
-
-def _function(attribute):
-    """A function stored on the class comes back bound; workers need it plain."""
-    return getattr(attribute, "__func__", attribute)
+from .session import RunOptions, Session, plain_function
+from .worker import WorkerSetup, init_worker, run_subsuite
 
 
 class ParallelTestSuite(upstream.ParallelTestSuite):
     init_worker = init_worker
+    run_subsuite = run_subsuite
+    options = RunOptions()
 
     def run(self, result):
         self.initialize_suite()
         # The workers already capture output; buffering again here would hide
         # errors reported outside a test.
         result.buffer = False
-        arguments = [
-            (self.runner_class, index, subsuite, self.failfast, self.buffer)
-            for index, subsuite in enumerate(self.subsuites)
-        ]
-        pool = WorkerPool(
+        progress = None
+        if self.options.progress:
+            from .progress import ProgressDisplay
+
+            progress = ProgressDisplay(self.processes)
+        session = Session(
+            self,
+            result,
+            self.options,
             multiprocessing.get_context(),
-            self.processes,
-            _function(self.init_worker),
-            (self.worker_setup(),),
+            self.worker_setup(),
+            progress,
         )
-        with pool:
-            outcomes = pool.imap_unordered(
-                _function(self.run_subsuite), arguments, lambda: result.shouldStop
-            )
-            for subsuite_index, events in outcomes:
-                tests = list(self.subsuites[subsuite_index])
-                for event in events:
-                    self.handle_event(result, tests, event)
+        session.run()
         return result
 
     def initialize_suite(self):
@@ -80,7 +74,7 @@ class ParallelTestSuite(upstream.ParallelTestSuite):
         return WorkerSetup(
             debug_mode=self.debug_mode,
             used_aliases=self.used_aliases,
-            process_setup=_function(self.process_setup),
+            process_setup=plain_function(self.process_setup),
             process_setup_args=self.process_setup_args,
             initial_settings=self.initial_settings,
             serialized_contents=self.serialized_contents or {},

@@ -22,6 +22,8 @@ from django.test.utils import setup_test_environment
 from .. import patches
 from ..backends import sqlite3
 from . import parity
+from .outcomes import EventStream, picklable_event, streaming
+from .pool import send_to_parent
 
 
 @dataclass
@@ -38,6 +40,9 @@ class WorkerSetup:
     environment: dict | None = None
     # Connections that log every query (--debug-sql).
     debug_cursor_aliases: set = field(default_factory=set)
+    # For a worker that replaces a lost one, whose databases may hold
+    # whatever the lost worker left in them.
+    fresh_databases: bool = False
 
 
 def starts_fresh():
@@ -76,6 +81,8 @@ def init_worker(worker_id, setup):
             if contents := setup.serialized_contents.get(alias):
                 connection._test_serialized_contents = contents
             connection.force_debug_cursor = alias in setup.debug_cursor_aliases
+        if setup.fresh_databases:
+            clone_afresh(connection, worker_id)
         connection.creation.setup_worker_connection(worker_id)
         if fresh and os.environ.get("RUNNING_DJANGOS_TEST_SUITE") == "true":
             # Django's own suite marks backend-specific expected failures on
@@ -85,3 +92,39 @@ def init_worker(worker_id, setup):
         call_command(
             "check", stdout=io.StringIO(), stderr=io.StringIO(), databases=setup.used_aliases
         )
+
+
+def clone_afresh(connection, worker_id):
+    """
+    Drop and clone again the worker's copy of a test database. An in-memory
+    SQLite copy is already fresh: forked from the parent's, or loaded from its
+    snapshot.
+    """
+    creation = connection.creation
+    if connection.vendor == "sqlite" and creation.is_in_memory_db(
+        connection.settings_dict["NAME"]
+    ):
+        return
+    creation.clone_test_db(suffix=str(worker_id), verbosity=0, autoclobber=True)
+
+
+def run_subsuite(args):
+    """
+    Run one task's tests and send their events to the parent as each test
+    starts and stops; return the events that were not sent yet.
+
+    The arguments are upstream's, and so is the runner: only its result's
+    events list is replaced, so runner classes and result classes written
+    for upstream keep working.
+    """
+    runner_class, task_number, subsuite, failfast, buffer = args
+    runner = runner_class(failfast=failfast, buffer=buffer)
+
+    def send(events):
+        send_to_parent("events", task_number, events)
+
+    runner.resultclass = streaming(runner.resultclass, send)
+    result = runner.run(subsuite)
+    if isinstance(result.events, EventStream):
+        return task_number, result.events.unsent()
+    return task_number, [picklable_event(event) for event in result.events]

@@ -1,0 +1,275 @@
+"""
+Test outcomes on their way from a worker to the parent: sent test by test,
+and always picklable.
+
+Upstream's RemoteTestResult collects a whole TestCase class's events and the
+pool returns them when the class is done, so a worker that dies loses them
+all; and one exception that cannot be pickled (a class local to a function,
+an attribute holding a lock) aborts the run with MaybeEncodingError. Here the
+worker sends each test's events when the test stops, and replaces whatever
+would not survive the trip with a stand-in that keeps what the report needs:
+the exception's qualified type name, its message and its traceback.
+"""
+
+import pickle
+import traceback
+from unittest.case import _subtest_msg_sentinel, _SubTest
+
+import tblib.pickling_support
+
+tblib.pickling_support.install()
+
+# Events that carry an exc_info tuple, and its position after the event name.
+EXC_INFO_AT = {"addError": -1, "addFailure": -1, "addSubTest": 2, "addExpectedFailure": -1}
+
+
+def survives_pickling(value):
+    """Whether value pickles here and unpickles in the parent."""
+    try:
+        pickle.loads(pickle.dumps(value))
+    except Exception:
+        return False
+    return True
+
+
+def picklable_event(event):
+    """The event, with any part that would not reach the parent replaced."""
+    if survives_pickling(event):
+        return event
+    name, *arguments = event
+    if name in EXC_INFO_AT:
+        position = EXC_INFO_AT[name]
+        arguments[position] = picklable_exc_info(arguments[position])
+    if name == "addSubTest":
+        arguments[1] = DetachedSubTest.from_subtest(arguments[1])
+    if name == "addSkip" and not survives_pickling(arguments[1]):
+        arguments[1] = _describe(arguments[1])
+    return (name, *arguments)
+
+
+def picklable_exc_info(exc_info):
+    if exc_info is None or survives_pickling(exc_info):
+        return exc_info
+    exc_type, exc_value, tb = exc_info
+    if exc_value is None:
+        exc_value = exc_type()
+    stand_in = StandInError.from_exception(exc_value)
+    if not survives_pickling(tb):
+        # tblib pickles tracebacks; without a picklable one the formatted text
+        # goes in the message, so that the report keeps it.
+        stand_in.message += "\n\n" + "".join(traceback.format_tb(tb))
+        tb = None
+    return StandInExcInfo((StandInError, stand_in, tb))
+
+
+class StandInExcInfo(tuple):
+    """
+    An exc_info tuple whose type is rebuilt with its value: unittest names the
+    error by exc_info[0], which must be the stand-in's own class.
+    """
+
+    def __reduce__(self):
+        return (_rebuild_exc_info, (self[1], self[2]))
+
+
+def _rebuild_exc_info(stand_in, tb):
+    return (type(stand_in), stand_in, tb)
+
+
+def _describe(value):
+    try:
+        return str(value)
+    except Exception:
+        return f"<unprintable {type(value).__qualname__} object>"
+
+
+def _rebuild_stand_in(module, qualname, failure, message, cause, context, tb):
+    stand_in_type = stand_in_type_for(module, qualname, failure)
+    stand_in = stand_in_type(message, module, qualname, failure)
+    stand_in.__cause__ = cause
+    stand_in.__context__ = context
+    stand_in.__traceback__ = tb
+    return stand_in
+
+
+_stand_in_types = {}
+
+
+def stand_in_type_for(module, qualname, failure):
+    """
+    An exception class named like the original, made in the parent, so that
+    the report's last line reads "module.Qualified.Name: message" as it would
+    have for the original. It needs no import path: it is never pickled.
+    """
+    key = (module, qualname, failure)
+    if key not in _stand_in_types:
+        # An assertion stays one, for results that tell failures from errors
+        # by the exception's type (subtests).
+        bases = (StandInError, AssertionError) if failure else (StandInError,)
+        _stand_in_types[key] = type(
+            qualname.rpartition(".")[2],
+            bases,
+            {"__module__": module, "__qualname__": qualname},
+        )
+    return _stand_in_types[key]
+
+
+class StandInError(Exception):
+    """What reaches the parent in place of an exception that cannot be pickled."""
+
+    def __init__(self, message, module="builtins", qualname="Exception", failure=False):
+        super().__init__(message)
+        self.message = message
+        self.original_module = module
+        self.original_qualname = qualname
+        self.failure = failure
+
+    def __str__(self):
+        return self.message
+
+    @classmethod
+    def from_exception(cls, exception, depth=0):
+        original = type(exception)
+        stand_in = cls(
+            _describe(exception),
+            original.__module__,
+            original.__qualname__,
+            isinstance(exception, AssertionError),
+        )
+        # A chain is short in practice; the bound only guards against cycles.
+        if depth < 10:
+            stand_in.__cause__ = cls._link(exception.__cause__, depth)
+            stand_in.__context__ = cls._link(exception.__context__, depth)
+        stand_in.__traceback__ = exception.__traceback__
+        return stand_in
+
+    @classmethod
+    def _link(cls, exception, depth):
+        if exception is None or survives_pickling(exception):
+            return exception
+        return cls.from_exception(exception, depth + 1)
+
+    def __reduce__(self):
+        return (
+            _rebuild_stand_in,
+            (
+                self.original_module,
+                self.original_qualname,
+                self.failure,
+                self.message,
+                self.__cause__,
+                self.__context__,
+                self.__traceback__,
+            ),
+        )
+
+
+class DetachedSubTest:
+    """
+    A subtest whose test case or parameters cannot be pickled: its message
+    and parameters travel as their reprs, and the parent attaches it to its
+    own copy of the test, so the report shows the subtest as it would have.
+    """
+
+    def __init__(self, message, params):
+        self.message = message
+        self.params = params
+
+    @classmethod
+    def from_subtest(cls, subtest):
+        message = subtest._message
+        if message is _subtest_msg_sentinel:
+            # unittest's marker for "no message" is compared by identity.
+            message = None
+        elif not survives_pickling(message):
+            message = _describe(message)
+        params = {
+            name: value if survives_pickling(value) else Repr(value)
+            for name, value in subtest.params.items()
+        }
+        return cls(message, params)
+
+    def attach(self, test):
+        message = _subtest_msg_sentinel if self.message is None else self.message
+        return _SubTest(test, message, self.params)
+
+
+class Repr:
+    """Stands for a value by its repr, which is all a subtest's report shows."""
+
+    def __init__(self, value):
+        try:
+            self.text = repr(value)
+        except Exception:
+            self.text = f"<unrepresentable {type(value).__qualname__} object>"
+
+    def __repr__(self):
+        return self.text
+
+
+class EventStream(list):
+    """
+    RemoteTestResult's events list, sending each test's events to the parent
+    when the test stops. It keeps every event, as upstream's list does, so the
+    result's own methods (wasSuccessful) read it unchanged.
+    """
+
+    def __init__(self, send):
+        super().__init__()
+        self.send = send
+        self.sent = 0
+
+    def append(self, event):
+        super().append(picklable_event(event))
+        # The parent learns at once which test is running, for --timeout and
+        # for the report if the worker dies in it.
+        if event[0] in {"startTest", "stopTest"}:
+            self.flush()
+
+    def flush(self):
+        if self.sent < len(self):
+            self.send(self[self.sent :])
+            self.sent = len(self)
+
+    def unsent(self):
+        return self[self.sent :]
+
+
+def streaming(resultclass, send):
+    """A resultclass whose results stream their events through send()."""
+
+    def make_result(*args, **kwargs):
+        result = resultclass(*args, **kwargs)
+        result.events = EventStream(send)
+        return result
+
+    return make_result
+
+
+def attach_subtest(event, test):
+    """In the parent: give a detached subtest back its test case."""
+    if event[0] == "addSubTest" and isinstance(event[2], DetachedSubTest):
+        return (event[0], event[1], event[2].attach(test), *event[3:])
+    return event
+
+
+def check_picklable(self, test, err):
+    """
+    RemoteTestResult.check_picklable: nothing to check, since the event
+    stream makes every outcome picklable, rather than aborting the run.
+    """
+
+
+def check_subtest_picklable(self, test, subtest):
+    """RemoteTestResult.check_subtest_picklable: see check_picklable."""
+
+
+def crash_error(description):
+    """exc_info for a test that its worker did not live to finish."""
+    error = WorkerCrashError(description)
+    return (WorkerCrashError, error, None)
+
+
+class WorkerCrashError(Exception):
+    """Reported for the test a worker was running when it died or timed out."""
+

@@ -1,0 +1,287 @@
+"""
+The session of a parallel run: it owns the worker pool, hands out TestCase
+classes in the order the schedule gives, replays what workers send into the
+run's result as it arrives, and decides what a lost worker means.
+
+A worker is lost when it dies (os._exit, a signal, a segfault) or when it
+passes its deadline (--timeout). The test it was running is reported as an
+error naming the worker, how it ended and the test; the tests of that class
+that had not run yet go back to the schedule, to run first on another worker;
+a replacement takes the lost worker's slot with fresh copies of its
+databases. After too many replacements the run ends with an error instead of
+crash-looping. Ctrl-C and SIGTERM end the run the same way: workers stopped,
+an error saying what did not run, and a result that fails.
+"""
+
+import signal
+import time
+import unittest
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+
+from django.db import connections
+
+from . import durations
+from .outcomes import attach_subtest, crash_error
+from .pool import WorkerPool
+from .scheduling import LongestFirst, Task, class_label, kind_of
+
+# Events that make a test count as failed (workers send addSubTest only for
+# subtests that failed).
+FAILING_EVENTS = {"addError", "addFailure", "addSubTest", "addUnexpectedSuccess"}
+# Workers a run may lose, per worker, before it gives up.
+RESTARTS_PER_WORKER = 4
+
+
+def plain_function(attribute):
+    """A function stored on the suite's class comes back bound; workers need it plain."""
+    return getattr(attribute, "__func__", attribute)
+
+
+@dataclass
+class RunOptions:
+    """What the test command's options ask of a parallel run."""
+
+    timeout: float | None = None
+    max_worker_restarts: int | None = None
+    durations_file: str | None = None
+    progress: bool = False
+    # From the runner: Django's order of kinds of tests, and whether the run
+    # asked for an order of its own (--shuffle, --reverse).
+    reorder_by: tuple = ()
+    keep_order: bool = False
+
+
+def tests(count):
+    return f"{count} test" if count == 1 else f"{count} tests"
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM, during a parallel run."""
+
+
+@contextmanager
+def interruptible():
+    """
+    Ctrl-C and SIGTERM end the parallel run at once. unittest's handler,
+    which Django installs, would only ask the run to stop after the tests
+    under way, and the workers, which ignore Ctrl-C, may be hung.
+    """
+    names = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+
+    def interrupt(signum, frame):
+        raise Interrupted(names[signum])
+
+    previous = {signum: signal.signal(signum, interrupt) for signum in names}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+class Session:
+    def __init__(self, suite, result, options, context, worker_setup, progress=None):
+        self.suite = suite
+        self.result = result
+        self.options = options
+        self.context = context
+        self.worker_setup = worker_setup
+        self.progress = progress
+        self.max_restarts = (
+            options.max_worker_restarts
+            if options.max_worker_restarts is not None
+            else RESTARTS_PER_WORKER * suite.processes
+        )
+        self.restarts = 0
+        self.measured = {}
+        self.tasks = {}
+        self.schedule = None
+        self.durations_path = options.durations_file or durations.default_path()
+
+    def run(self):
+        tasks = [
+            self.new_task(list(subsuite)) for subsuite in self.suite.subsuites if subsuite
+        ]
+        self.schedule = LongestFirst(
+            tasks, durations.load(self.durations_path), keep_order=self.options.keep_order
+        )
+        if self.progress:
+            self.progress.start(sum(len(task.tests) for task in tasks))
+        # Forked workers must not share the parent's database sockets, and a
+        # database is cloned only while nobody is connected to it.
+        connections.close_all()
+        pool = WorkerPool(self.context, plain_function(self.suite.init_worker))
+        try:
+            with pool, interruptible():
+                for slot in range(1, self.suite.processes + 1):
+                    pool.start(slot, (self.worker_setup,))
+                self.serve(pool)
+        except Interrupted as interruption:
+            self.end_run(f"The run was interrupted ({interruption}).")
+        finally:
+            if self.progress:
+                self.progress.stop()
+        if self.measured:
+            durations.record(self.durations_path, self.measured)
+
+    def serve(self, pool):
+        while self.schedule or pool.busy():
+            if self.result.shouldStop:
+                return
+            self.dispatch(pool)
+            for item in pool.receive():
+                if hasattr(item, "kind"):
+                    self.on_message(item)
+                else:
+                    self.on_worker_lost(item, pool)
+                    if self.restarts > self.max_restarts:
+                        self.end_run(
+                            f"Stopping: {self.restarts} workers were lost, more than "
+                            f"--max-worker-restarts {self.max_restarts} allows."
+                        )
+                        return
+
+    def new_task(self, tests, requeued=False):
+        kind = kind_of(tests[0], self.options.reorder_by)
+        task = Task(len(self.tasks), class_label(tests[0]), tests, kind, requeued)
+        self.tasks[task.number] = task
+        return task
+
+    def dispatch(self, pool):
+        for worker in pool.idle_workers():
+            if not self.schedule:
+                return
+            task = self.schedule.next_task()
+            task.worker = worker
+            task.dispatched_at = time.monotonic()
+            self.extend_deadline(worker)
+            arguments = (
+                self.suite.runner_class,
+                task.number,
+                unittest.TestSuite(task.tests),
+                self.suite.failfast,
+                self.suite.buffer,
+            )
+            pool.send(worker, task, plain_function(self.suite.run_subsuite), arguments)
+
+    def extend_deadline(self, worker):
+        if self.options.timeout:
+            worker.deadline = time.monotonic() + self.options.timeout
+
+    def on_message(self, message):
+        task = self.tasks[message.task_number]
+        if message.kind == "events":
+            self.replay(task, message.payload)
+            self.extend_deadline(message.worker)
+        elif message.kind == "done":
+            _, events = message.payload
+            self.replay(task, events)
+            task.worker = None
+            if not task.requeued:
+                elapsed = time.monotonic() - task.dispatched_at
+                self.measured[task.label] = self.measured.get(task.label, 0) + elapsed
+
+    def replay(self, task, events):
+        """
+        Replay a worker's events into the result, a test's events together
+        when it stops: the result's output for two tests running at once on
+        two workers must not interleave ("test_a ... test_b ... ok").
+        """
+        for event in events:
+            name = event[0]
+            if name == "addSubTest":
+                event = attach_subtest(event, task.tests[event[1]])
+            if name == "startTest":
+                task.running = event[1]
+                task.held = [event]
+                if self.progress:
+                    self.progress.test_started(task.worker.slot, task.tests[event[1]])
+            elif task.running is not None:
+                task.held.append(event)
+                if name == "stopTest":
+                    task.running = None
+                    task.finished = event[1] + 1
+                    self.replay_held(task)
+            else:
+                self.suite.handle_event(self.result, task.tests, event)
+
+    def replay_held(self, task, failed=False):
+        for event in task.held:
+            self.suite.handle_event(self.result, task.tests, event)
+        if self.progress:
+            failed = failed or any(event[0] in FAILING_EVENTS for event in task.held)
+            self.progress.test_stopped(task.worker.slot, failed)
+        task.held = []
+
+    def on_worker_lost(self, lost, pool):
+        self.restarts += 1
+        task = lost.worker.task
+        worker = lost.worker
+        if lost.timed_out:
+            how = f"was stopped after {self.options.timeout:g} s (--timeout)"
+        else:
+            how = f"died ({lost.description})"
+        if task is None:
+            self.report_error(
+                unittest.suite._ErrorHolder(f"{worker!r}"), f"{worker!r} {how} between tests."
+            )
+        elif task.running is not None:
+            self.report_lost_test(task, worker, how, lost.stacks)
+        else:
+            self.report_lost_class(task, worker, how, lost.stacks)
+        if self.schedule and self.restarts <= self.max_restarts:
+            # A worker killed inside a TransactionTestCase leaves rows behind:
+            # its replacement clones its databases afresh.
+            connections.close_all()
+            pool.start(worker.slot, (replace(self.worker_setup, fresh_databases=True),))
+
+    def report_lost_test(self, task, worker, how, stacks):
+        test = task.tests[task.running]
+        remaining = task.tests[task.running + 1 :]
+        message = f"{worker!r} {how} while running {test.id()}."
+        if remaining:
+            self.schedule.requeue(self.new_task(remaining, requeued=True))
+            message += (
+                f" The {tests(len(remaining))} of {task.label} that had not run yet "
+                "went back in the queue for another worker."
+            )
+        if stacks:
+            message += f"\n\nStacks of the worker's threads when it was stopped:\n\n{stacks}"
+        task.held += [
+            ("addError", task.running, crash_error(message)),
+            ("stopTest", task.running),
+        ]
+        self.replay_held(task, failed=True)
+        task.worker = None
+
+    def report_lost_class(self, task, worker, how, stacks):
+        """Lost outside a test: in setUpClass, tearDownClass or a class cleanup."""
+        if task.finished == 0:
+            where = f"setUpClass ({task.label})"
+            message = (
+                f"{worker!r} {how} while setting up {task.label}; its "
+                f"{tests(len(task.tests))} did not run."
+            )
+        else:
+            where = f"tearDownClass ({task.label})"
+            message = f"{worker!r} {how} after the last test of {task.label}."
+        if stacks:
+            message += f"\n\nStacks of the worker's threads when it was stopped:\n\n{stacks}"
+        self.report_error(unittest.suite._ErrorHolder(where), message)
+        task.worker = None
+
+    def report_error(self, test, message):
+        self.result.addError(test, crash_error(message))
+
+    def end_run(self, reason):
+        """Report what will not run, so that an incomplete run fails."""
+        not_run = self.schedule.remaining_tests() if self.schedule else 0
+        for task in self.tasks.values():
+            if task.worker is not None:
+                not_run += len(task.tests) - task.finished
+        self.report_error(
+            unittest.suite._ErrorHolder("parallel test run"),
+            f"{reason} {tests(not_run)} did not run.",
+        )
+        self.result.stop()

@@ -1,0 +1,180 @@
+"""
+Tests that misbehave on purpose, for tests/test_robustness.py: each case
+exists only when SAMPLE_ROBUSTNESS names it (a comma-separated list, which may
+be empty), so that ordinary runs of the sample project never meet them.
+
+Each misbehaving class has a test before the bad one (test_a_before), which
+must have been reported already when the worker dies, and one after it
+(test_z_after), which must run on another worker. Passing classes
+(PassingTests*) check that their database holds no rows a lost worker left
+behind.
+"""
+
+import ctypes
+import os
+import subprocess
+import threading
+import time
+import unittest
+
+from django.test import SimpleTestCase, TransactionTestCase
+
+from sample_app.models import TaggedRow
+
+from .recording import results_directory
+
+ROBUSTNESS_RUN = "SAMPLE_ROBUSTNESS" in os.environ
+CASES = set(filter(None, os.environ.get("SAMPLE_ROBUSTNESS", "").split(",")))
+
+
+def record(name):
+    """Leave a file named name, for the pytest test that watches the run."""
+    (results_directory() / name).write_text(str(os.getpid()))
+
+
+class Checks:
+    def test_a_before(self):
+        pass
+
+    def test_z_after(self):
+        pass
+
+
+if "exit" in CASES:
+
+    class ExitTests(Checks, TransactionTestCase):
+        """The worker exits in the middle of a test that has written rows."""
+
+        def test_exits(self):
+            TaggedRow.objects.create(pid=os.getpid())
+            os._exit(3)
+
+
+if "kill" in CASES:
+
+    class KillTests(Checks, SimpleTestCase):
+        def test_killed_from_outside(self):
+            subprocess.run(["kill", "-KILL", str(os.getpid())], check=False)
+            time.sleep(60)
+
+
+if "segfault" in CASES:
+
+    class SegfaultTests(Checks, SimpleTestCase):
+        def test_segfaults(self):
+            # faulthandler would print the stack on stderr; the report is ours.
+            import faulthandler
+
+            faulthandler.disable()
+            ctypes.string_at(0)
+
+
+if "hang" in CASES:
+
+    class HangTests(Checks, SimpleTestCase):
+        def test_hangs(self):
+            while True:
+                pass
+
+
+if "crash-loop" in CASES:
+
+    class CrashLoopTests(SimpleTestCase):
+        def test_exits_1(self):
+            os._exit(4)
+
+        def test_exits_2(self):
+            os._exit(4)
+
+        def test_exits_3(self):
+            os._exit(4)
+
+        def test_exits_4(self):
+            os._exit(4)
+
+
+if "interrupt" in CASES:
+
+    class InterruptedTests(Checks, SimpleTestCase):
+        def test_waits_to_be_interrupted(self):
+            record("interrupt-me")
+            time.sleep(60)
+
+
+if "unpicklable" in CASES:
+
+    def local_error():
+        class LocalError(Exception):
+            pass
+
+        return LocalError
+
+    class LockHoldingError(Exception):
+        def __init__(self, message):
+            super().__init__(message)
+            self.lock = threading.Lock()
+
+    class NeedsTwoArguments(Exception):
+        """Pickles, but cannot be unpickled: __init__ wants two arguments."""
+
+        def __init__(self, first, second):
+            super().__init__(f"{first} and {second}")
+
+    class LocalAssertion(AssertionError):
+        def __init__(self, message):
+            super().__init__(message)
+            self.callback = lambda: None
+
+    class UnpicklableTests(Checks, SimpleTestCase):
+        def test_local_exception_class(self):
+            raise local_error()("raised from a class local to a function")
+
+        def test_exception_holding_a_lock(self):
+            raise LockHoldingError("holds a lock")
+
+        def test_exception_that_cannot_be_unpickled(self):
+            raise NeedsTwoArguments("one", "two")
+
+        def test_failure_with_unpicklable_assertion(self):
+            raise LocalAssertion("an assertion holding a lambda")
+
+        def test_chained_unpicklable_cause(self):
+            try:
+                raise LockHoldingError("the cause")
+            except LockHoldingError as cause:
+                raise ValueError("the effect") from cause
+
+        def test_subtest_with_unpicklable_parameter(self):
+            with self.subTest(callback=lambda: None, number=7):
+                self.fail("subtest failed")
+
+        def test_skip_with_unpicklable_reason(self):
+            raise unittest.SkipTest(UnprintableReason())
+
+    class UnprintableReason:
+        def __init__(self):
+            self.lock = threading.Lock()
+
+        def __str__(self):
+            return "skipped for a reason holding a lock"
+
+
+if ROBUSTNESS_RUN:
+
+    class PassingChecks:
+        def test_database_is_clean(self):
+            record(f"clean-{os.getpid()}-{type(self).__name__}")
+            self.assertEqual(TaggedRow.objects.count(), 0)
+            time.sleep(0.3)
+
+        def test_passes(self):
+            time.sleep(0.3)
+
+    # Enough classes that a replacement worker gets some of them.
+    for letter in "ABCDEF":
+        globals()[f"PassingTests{letter}"] = type(
+            f"PassingTests{letter}",
+            (PassingChecks, TransactionTestCase),
+            {"__module__": __name__},
+        )
+
