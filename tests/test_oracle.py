@@ -37,6 +37,11 @@ from django.db.backends.oracle.features import DatabaseFeatures  # noqa: E402
 SERVICE = "localhost:1521/freepdb1"
 GENERATED = "Generated0123456789"
 SIZES = "SIZE 50M REUSE AUTOEXTEND ON NEXT 25M MAXSIZE 500M"
+DATAPUMP_PRIVILEGES = {
+    "CREATE DATABASE LINK",
+    "DATAPUMP_EXP_FULL_DATABASE",
+    "DATAPUMP_IMP_FULL_DATABASE",
+}
 
 
 @dataclass(frozen=True)
@@ -140,11 +145,11 @@ class FakeOracle:
         pass
 
 
-def oracle_settings(**test):
+def oracle_settings(user="django", **test):
     return {
         "ENGINE": "django.db.backends.oracle",
         "NAME": SERVICE,
-        "USER": "django",
+        "USER": user,
         "PASSWORD": "secret",
         "HOST": "",
         "PORT": "",
@@ -181,12 +186,13 @@ def make_connection(monkeypatch, server, overlay):
     monkeypatch.setattr(overlay_oracle, "call_command", record_command)
     wrapper_class = type("FakeOracle", (FakeOracle,), {"server": server})
 
-    def make(**test):
-        settings_dict = oracle_settings(**test)
+    def make(user="django", **test):
+        settings_dict = oracle_settings(user, **test)
         monkeypatch.setattr(settings, "DATABASES", {"default": settings_dict})
         connection = wrapper_class(settings_dict)
         connection.creation._create_test_db(verbosity=0, autoclobber=True)
         server.executed.clear()
+        record_command.connection = connection
         return connection
 
     yield make
@@ -201,9 +207,7 @@ def record_command(name, **options):
 
 @pytest.fixture
 def connection(make_connection):
-    connection = make_connection()
-    record_command.connection = connection
-    return connection
+    return make_connection()
 
 
 def worker_creation(n, user="test_django", tblspace="test_django", temp="test_django_temp"):
@@ -327,7 +331,6 @@ def test_clone_creates_user_with_the_same_grants_then_migrates_into_it(connectio
 
 def test_clone_with_configured_test_names(make_connection, server):
     connection = make_connection(USER="app_tests", TBLSPACE="app_data", TBLSPACE_TMP="app_temp")
-    record_command.connection = connection
 
     connection.creation.clone_test_db("1", verbosity=0)
 
@@ -372,11 +375,7 @@ def test_leftover_worker_is_replaced_without_keepdb(connection, server, capsys):
 
 
 def test_datapump_clone_when_the_privileges_are_held(make_connection, server):
-    server.privileges = {
-        "CREATE DATABASE LINK",
-        "DATAPUMP_EXP_FULL_DATABASE",
-        "DATAPUMP_IMP_FULL_DATABASE",
-    }
+    server.privileges = DATAPUMP_PRIVILEGES
     connection = make_connection(CLONE_STRATEGY="datapump")
 
     connection.creation.clone_test_db("1", verbosity=0)
@@ -421,7 +420,6 @@ def test_datapump_clone_when_the_privileges_are_held(make_connection, server):
 def test_datapump_falls_back_to_migrations_saying_so_once(make_connection, server, capsys):
     server.privileges = {"CREATE DATABASE LINK", "DATAPUMP_IMP_FULL_DATABASE"}
     connection = make_connection(CLONE_STRATEGY="datapump")
-    record_command.connection = connection
 
     connection.creation.clone_test_db("1", verbosity=0)
     connection.creation.clone_test_db("2", verbosity=0)
@@ -437,14 +435,9 @@ def test_datapump_falls_back_to_migrations_saying_so_once(make_connection, serve
 
 
 def test_keepdb_migrates_an_existing_worker_even_with_datapump(make_connection, server):
-    server.privileges = {
-        "CREATE DATABASE LINK",
-        "DATAPUMP_EXP_FULL_DATABASE",
-        "DATAPUMP_IMP_FULL_DATABASE",
-    }
+    server.privileges = DATAPUMP_PRIVILEGES
     server.existing_users.add("TEST_DJANGO_1")
     connection = make_connection(CLONE_STRATEGY="datapump", PASSWORD="Configured1")
-    record_command.connection = connection
 
     connection.creation.clone_test_db("1", verbosity=0, keepdb=True)
 
@@ -454,11 +447,7 @@ def test_keepdb_migrates_an_existing_worker_even_with_datapump(make_connection, 
 
 
 def test_failed_datapump_import_drops_its_link_and_says_why(make_connection, server):
-    server.privileges = {
-        "CREATE DATABASE LINK",
-        "DATAPUMP_EXP_FULL_DATABASE",
-        "DATAPUMP_IMP_FULL_DATABASE",
-    }
+    server.privileges = DATAPUMP_PRIVILEGES
     server.fail("DECLARE", "ORA-20000: Data Pump import of the test schema ended STOPPED")
     connection = make_connection(CLONE_STRATEGY="datapump")
 
@@ -481,11 +470,7 @@ def test_unknown_strategy_is_refused_before_anything_is_created(make_connection,
 
 
 def test_names_reach_the_plsql_as_bind_values(make_connection, server):
-    server.privileges = {
-        "CREATE DATABASE LINK",
-        "DATAPUMP_EXP_FULL_DATABASE",
-        "DATAPUMP_IMP_FULL_DATABASE",
-    }
+    server.privileges = DATAPUMP_PRIVILEGES
     connection = make_connection(CLONE_STRATEGY="datapump")
     # A service name with a quote in it stays one SQL string literal.
     connection.settings_dict["NAME"] = "db.example:1521/it's"
@@ -575,13 +560,9 @@ def test_guard_refuses_a_real_name_even_when_derived():
         guard.check_derived("user", "APP_1", ["app"], ["app_1"], ignore_case=True)
 
 
-def test_worker_user_named_like_the_main_user_is_never_touched(monkeypatch, server, overlay):
+def test_worker_user_named_like_the_main_user_is_never_touched(make_connection, server):
     """Main user app_1 and TEST USER app: worker 1 would be the real schema."""
-    settings_dict = {**oracle_settings(USER="app", PASSWORD="Configured1"), "USER": "app_1"}
-    monkeypatch.setattr(settings, "DATABASES", {"default": settings_dict})
-    connection = type("FakeOracle", (FakeOracle,), {"server": server})(settings_dict)
-    connection.creation._create_test_db(verbosity=0, autoclobber=True)
-    server.executed.clear()
+    connection = make_connection(user="app_1", USER="app", PASSWORD="Configured1")
 
     with pytest.raises(guard.NotATestName, match="'app_1'"):
         connection.creation.clone_test_db("1", verbosity=0)
