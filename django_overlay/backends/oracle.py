@@ -175,7 +175,8 @@ class WorkerTeardown(threading.Thread):
         self.suffix = suffix
         self.verbosity = verbosity
         self.clone_settings = creation.get_test_db_clone_settings(suffix)
-        self.main_settings = _main_settings(creation.connection.settings_dict)
+        # What upstream's own connection as the main user is made from.
+        self.main_settings = creation._maindb_connection.settings_dict
         self.error = None
 
     def run(self):
@@ -207,13 +208,9 @@ def _creation(self, settings_dict):
 
 def _main_user(settings_dict):
     # Once the test database exists, USER is the test user's (see upstream's
-    # _switch_to_test_user()).
+    # _switch_to_test_user()). Not _maindb_connection's: that reads the
+    # settings module, which a worker started by spawn has afresh.
     return settings_dict.get("SAVED_USER") or settings_dict["USER"]
-
-
-def _main_settings(settings_dict):
-    password = settings_dict.get("SAVED_PASSWORD") or settings_dict["PASSWORD"]
-    return {**settings_dict, "USER": _main_user(settings_dict), "PASSWORD": password}
 
 
 def _test_names(self):
@@ -344,7 +341,7 @@ def _import_schema(self, clone, cursor, parameters, verbosity):
 
     settings_dict = self.connection.settings_dict
     names = _test_names(self)
-    main_settings = _main_settings(settings_dict)
+    main_settings = self._maindb_connection.settings_dict
     link = {
         # A private link of the main user's, named after the worker's user.
         "link": parameters["user"],
