@@ -2,7 +2,8 @@
 # .python-version) and the Django release line; each pair gets its own venv.
 PY ?= 3.12
 DJANGO ?= 6.1
-# Database for django-subset: sqlite, postgresql or mariadb.
+# Database for django-subset: sqlite, postgresql, mariadb, or oracle (only in
+# the Jenkins stage, jenkins/oracle-stage.sh, which starts a server).
 DB ?= sqlite
 # Extra arguments for runtests.py, e.g. RUNTESTS_ARGS=--no-overlay to time
 # upstream Django with the same harness.
@@ -37,9 +38,9 @@ system-packages:
 		apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES); }
 
-$(VENV)/.installed: pyproject.toml | system-packages
+$(VENV)/.installed: pyproject.toml Makefile | system-packages
 	python$(PY) -m venv $(VENV)
-	$(PYTHON) -m pip install --disable-pip-version-check -e '.[test,postgres,mysql]' 'Django~=$(DJANGO).0'
+	$(PYTHON) -m pip install --disable-pip-version-check -e '.[test,postgres,mysql,oracle]' 'Django~=$(DJANGO).0'
 	touch $@
 
 test: venv

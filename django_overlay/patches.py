@@ -39,6 +39,7 @@ SQLITE = "django.db.backends.sqlite3.creation.DatabaseCreation"
 POSTGRESQL = "django.db.backends.postgresql.creation.DatabaseCreation"
 MYSQL = "django.db.backends.mysql.creation.DatabaseCreation"
 ORACLE = "django.db.backends.oracle.creation.DatabaseCreation"
+ORACLE_FEATURES = "django.db.backends.oracle.features.DatabaseFeatures"
 
 PATCHES = (
     Patch(f"{RUNNER}.ParallelTestSuite", "django_overlay.runner.suite.ParallelTestSuite"),
@@ -107,15 +108,15 @@ PATCHES = (
         note="upstream's test_<name>_<worker> naming is kept",
     ),
     Patch(
-        f"{ORACLE}._clone_test_db",
-        None,
-        note="Oracle cannot clone yet: parallel runs fall back to one process",
+        f"{ORACLE_FEATURES}.can_clone_databases",
+        "django_overlay.backends.oracle.can_clone_databases",
     ),
     Patch(
         f"{ORACLE}.get_test_db_clone_settings",
-        None,
-        note="Oracle cannot clone yet: parallel runs fall back to one process",
+        "django_overlay.backends.oracle.get_test_db_clone_settings",
     ),
+    Patch(f"{ORACLE}._clone_test_db", "django_overlay.backends.oracle._clone_test_db"),
+    Patch(f"{ORACLE}.destroy_test_db", "django_overlay.backends.oracle.destroy_test_db"),
     Patch(
         "django.utils.autoreload.iter_modules_and_files",
         None,

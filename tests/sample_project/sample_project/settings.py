@@ -6,7 +6,7 @@ their own.
 SAMPLE_DATABASE is one of
 - sqlite-memory: SQLite's in-memory test database (the default);
 - uncloneable: the same, through a backend that says it cannot clone test
-  databases, as Oracle's does;
+  databases, as Oracle's does without the overlay;
 - sqlite-file: SQLite with its test database in a file, test_<name> beside
   SAMPLE_DATABASE_NAME, which is a path;
 - postgresql, mariadb: a local server, reached as tests/settings/ reach it

@@ -1,6 +1,7 @@
 """
-SQLite that cannot clone test databases, as Oracle's backend cannot: it says
-so in its features, and cloning reaches BaseDatabaseCreation's refusal.
+SQLite that cannot clone test databases, as Oracle's backend cannot without
+the overlay: it says so in its features, and cloning reaches
+BaseDatabaseCreation's refusal.
 """
 
 from django.db.backends.base.creation import BaseDatabaseCreation
