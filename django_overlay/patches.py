@@ -39,6 +39,7 @@ SQLITE = "django.db.backends.sqlite3.creation.DatabaseCreation"
 POSTGRESQL = "django.db.backends.postgresql.creation.DatabaseCreation"
 MYSQL = "django.db.backends.mysql.creation.DatabaseCreation"
 ORACLE = "django.db.backends.oracle.creation.DatabaseCreation"
+SHARED = "django_overlay.shared_connections"
 
 PATCHES = (
     Patch(f"{RUNNER}.ParallelTestSuite", "django_overlay.runner.suite.ParallelTestSuite"),
@@ -105,6 +106,9 @@ PATCHES = (
         None,
         note="Oracle cannot clone yet: parallel runs fall back to one process",
     ),
+    Patch("django.db.utils.ConnectionHandler.__getitem__", f"{SHARED}.connection_handler_getitem"),
+    Patch("django.db.transaction.Atomic.__enter__", f"{SHARED}.atomic_enter"),
+    Patch("django.db.transaction.Atomic.__exit__", f"{SHARED}.atomic_exit"),
     Patch(
         "django.utils.autoreload.iter_modules_and_files",
         None,

@@ -17,7 +17,11 @@ SAMPLE_DATABASE is one of
 import os
 
 SECRET_KEY = "sample-project-not-secret"
-INSTALLED_APPS = ["sample_app"]
+INSTALLED_APPS = ["sample_app", "live_app", "django.contrib.staticfiles"]
+ROOT_URLCONF = "live_app.urls"
+STATIC_URL = "static/"
+# Never collected into: Django's plain live server answers 404 from it.
+STATIC_ROOT = os.path.join(os.path.dirname(os.path.dirname(__file__)), "uncollected-static")
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # A project may choose the overlay through this setting instead of install().
