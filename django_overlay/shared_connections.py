@@ -128,10 +128,11 @@ def check_shareable(connection):
     threadsafety = getattr(connection.Database, "threadsafety", 0)
     if threadsafety < 1:
         raise NotSupportedError(
-            f"Database {connection.alias!r} cannot be shared with the live server's "
-            f"threads: its driver {connection.Database.__name__} declares threadsafety "
-            f"{threadsafety}, so a connection may not be used by any thread but the "
-            "one that opened it. Use django.test.LiveServerTestCase for it instead."
+            f"Database {connection.alias!r} cannot be shared between threads: its "
+            f"driver {connection.Database.__name__} declares DB-API threadsafety "
+            f"{threadsafety}, so its connections may be used only by the thread that "
+            "opened them. Test it with django.test.LiveServerTestCase (a "
+            "TransactionTestCase) instead."
         )
 
 

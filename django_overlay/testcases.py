@@ -24,18 +24,20 @@ class LiveServerTestCase(upstream.LiveServerTestCase, TestCase):
     """
 
     @classmethod
+    def setUpClass(cls):
+        # Before TestCase opens the class's transactions, so that a database
+        # that cannot be shared fails here with nothing to undo; left after
+        # the server thread ends, as class cleanups run last in, first out.
+        cls.databases = cls._validate_databases()
+        cls.enterClassContext(shared_connections(cls._databases_names(include_mirrors=False)))
+        super().setUpClass()
+
+    @classmethod
     def _make_connections_override(cls):
         # The server's threads find the shared connections through
         # connections[alias]; upstream's override would also hand them the
         # in-memory SQLite ones, unlocked.
         return {}
-
-    @classmethod
-    def _start_server_thread(cls):
-        # Entered before the server thread starts and left after it ends:
-        # class cleanups run last in, first out.
-        cls.enterClassContext(shared_connections(cls._databases_names(include_mirrors=False)))
-        super()._start_server_thread()
 
 
 class StaticLiveServerTestCase(LiveServerTestCase):

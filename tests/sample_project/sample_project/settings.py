@@ -7,6 +7,8 @@ SAMPLE_DATABASE is one of
 - sqlite-memory: SQLite's in-memory test database (the default);
 - uncloneable: the same, through a backend that says it cannot clone test
   databases, as Oracle's does;
+- unshareable: the same, through a driver whose connections may not be used
+  by another thread (DB-API threadsafety 0);
 - sqlite-file: SQLite with its test database in a file, test_<name> beside
   SAMPLE_DATABASE_NAME, which is a path;
 - postgresql, mariadb: a local server, reached as tests/settings/ reach it
@@ -48,6 +50,8 @@ def database(kind, name):
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
     if kind == "uncloneable":
         return {"ENGINE": "sample_project.uncloneable_sqlite", "NAME": ":memory:"}
+    if kind == "unshareable":
+        return {"ENGINE": "sample_project.unshareable_sqlite", "NAME": ":memory:"}
     if kind == "sqlite-file":
         directory, filename = os.path.split(name)
         return {
@@ -63,8 +67,8 @@ def database(kind, name):
             "TEST": {"CHARSET": "utf8mb4"},
         }
     raise ValueError(
-        f"SAMPLE_DATABASE={kind!r}: expected sqlite-memory, uncloneable, sqlite-file, "
-        "postgresql or mariadb"
+        f"SAMPLE_DATABASE={kind!r}: expected sqlite-memory, uncloneable, unshareable, "
+        "sqlite-file, postgresql or mariadb"
     )
 
 

@@ -3,6 +3,7 @@ Debian's headless Chromium, driven through its own chromedriver and kept off
 the network: only 127.0.0.1, where the live server listens, is reachable.
 """
 
+import os
 import tempfile
 
 from selenium import webdriver
@@ -33,23 +34,31 @@ OFFLINE_ARGUMENTS = (
 
 
 class Browser:
-    """A Chromium session with a profile of its own, removed by quit()."""
+    """
+    A Chromium session whose profile and temporary files are in one
+    directory of its own, removed by quit().
+
+    The directory is in /tmp, not under TMPDIR: Chromium makes a Unix socket
+    in its temporary directory, and fails to start where that path is longer
+    than a socket path may be, as under pytest's temporary directories.
+    """
 
     def __init__(self):
-        self.profile = tempfile.TemporaryDirectory(prefix="chromium-profile-")
+        self.directory = tempfile.TemporaryDirectory(prefix="chromium-", dir="/tmp")
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
         for argument in OFFLINE_ARGUMENTS:
             options.add_argument(argument)
-        options.add_argument(f"--user-data-dir={self.profile.name}")
+        options.add_argument(f"--user-data-dir={os.path.join(self.directory.name, 'profile')}")
+        service = Service(CHROMEDRIVER, env={**os.environ, "TMPDIR": self.directory.name})
         try:
-            self.driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+            self.driver = webdriver.Chrome(options=options, service=service)
         except BaseException:
-            self.profile.cleanup()
+            self.directory.cleanup()
             raise
 
     def quit(self):
         try:
             self.driver.quit()
         finally:
-            self.profile.cleanup()
+            self.directory.cleanup()
