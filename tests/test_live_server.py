@@ -13,7 +13,7 @@ import pytest
 import django_overlay
 
 LIVE_TESTS = "live_app"
-LIVE_TEST_COUNT = 10
+LIVE_TEST_COUNT = 13
 
 
 @pytest.mark.parametrize(

@@ -34,3 +34,22 @@ def add_rows(texts):
 
 def count_rows(times=WORKERS):
     return in_threads(lambda _: Row.objects.count(), range(times))
+
+
+class Dropped(Exception):
+    pass
+
+
+def add_rows_dropping(texts):
+    """Add each text in an atomic block that rolls back if it starts with "drop"."""
+
+    def add(text):
+        try:
+            with transaction.atomic():
+                Row.objects.create(text=text)
+                if text.startswith("drop"):
+                    raise Dropped(text)
+        except Dropped:
+            pass
+
+    in_threads(add, texts)

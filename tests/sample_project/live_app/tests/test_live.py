@@ -140,6 +140,17 @@ class RowsInBrowser(NoRowsLeft):
         self.assertEqual(Row.objects.count(), 2)
 
 
+    def test_threads_of_the_test_share_too(self):
+        """shared_connections() inside a live-server test: sharing nests."""
+        Row.objects.create(text="made in the test")
+
+        with shared_connections():
+            threads.add_rows(["from a thread"])
+        self.driver.get(f"{self.live_server_url}/rows/")
+
+        self.assertEqual(self.shown_rows(), ["made in the test", "from a thread"])
+
+
 class BrowserTests(RowsInBrowser, LiveServerTestCase):
     pass
 
@@ -162,6 +173,17 @@ class SharedConnectionsTests(NoRowsLeft, TestCase):
 
         self.assertEqual(counts, [1] * threads.WORKERS)
         self.assertEqual(Row.objects.count(), 5)
+
+    def test_threads_atomic_blocks_roll_back_alone(self):
+        texts = [f"keep {n}" if n % 2 == 0 else f"drop {n}" for n in range(16)]
+
+        with shared_connections():
+            threads.add_rows_dropping(texts)
+
+        self.assertEqual(
+            sorted(Row.objects.values_list("text", flat=True)),
+            sorted(text for text in texts if text.startswith("keep")),
+        )
 
     @shared_connections()
     def test_as_decorator(self):
