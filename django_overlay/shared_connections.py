@@ -41,6 +41,8 @@ ATOMIC = "django.db.transaction.Atomic"
 
 # alias -> _Share, while the alias's connection is shared.
 _shares = {}
+# A connection class -> its subclass with SharedConnection mixed in.
+_shared_classes = {}
 # Per thread: one entry per atomic block entered, the lock the block holds
 # until it exits, or None.
 _atomic_holds = threading.local()
@@ -144,8 +146,6 @@ def _shared_class(original_class):
         shared.__module__ = original_class.__module__
         return _shared_classes.setdefault(original_class, shared)
 
-
-_shared_classes = {}
 
 
 class SharedConnection:
