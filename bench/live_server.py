@@ -7,9 +7,9 @@ The project (bench/live_server_project) has Django's contrib apps and 40
 models of its own; each test inserts one row and makes one HTTP request to
 the live server, which counts the rows. A test's time runs from its fixture
 setup to its fixture teardown (the rollback, or the flush); the same figure
-with the class's setup and teardown (starting and stopping the live server,
-about 0.5 s for either class) spread over its tests is printed too. Each run is one ``manage.py test`` of
-both classes on one database; runs alternate between the databases, and
+with the class's setup and teardown (starting and stopping the live server)
+spread over its tests is printed too. Each run is one ``django-admin test``
+of both classes on one database; runs alternate between the databases, and
 medians over the runs are reported. The test databases are the test runner's
 own, test_overlay_bench6_<pid>_<run>, made and dropped by it.
 
