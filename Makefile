@@ -25,9 +25,9 @@ SUBSET := test_runner backends servers test_utils \
 
 # Debian packages the venv builds against: mysqlclient needs MariaDB's client
 # library and pkg-config, pylibmc (from Django's test requirements)
-# libmemcached. Installed here when missing, so that a fresh machine needs
-# nothing done by hand.
-SYSTEM_PACKAGES := libmariadb-dev pkg-config libmemcached-dev
+# libmemcached; and the browser the live-server tests drive. Installed here
+# when missing, so that a fresh machine needs nothing done by hand.
+SYSTEM_PACKAGES := libmariadb-dev pkg-config libmemcached-dev chromium chromium-driver
 
 .PHONY: venv system-packages test django-suite django-subset clean
 

@@ -9,5 +9,6 @@ Call install() before django.setup(), e.g. in manage.py::
 """
 
 from .patches import install, is_installed, uninstall
+from .shared_connections import shared_connections
 
-__all__ = ["install", "is_installed", "uninstall"]
+__all__ = ["install", "is_installed", "shared_connections", "uninstall"]

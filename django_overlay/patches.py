@@ -40,6 +40,7 @@ POSTGRESQL = "django.db.backends.postgresql.creation.DatabaseCreation"
 MYSQL = "django.db.backends.mysql.creation.DatabaseCreation"
 ORACLE = "django.db.backends.oracle.creation.DatabaseCreation"
 ORACLE_FEATURES = "django.db.backends.oracle.features.DatabaseFeatures"
+SHARED = "django_overlay.shared_connections"
 
 PATCHES = (
     Patch(f"{RUNNER}.ParallelTestSuite", "django_overlay.runner.suite.ParallelTestSuite"),
@@ -117,6 +118,9 @@ PATCHES = (
     ),
     Patch(f"{ORACLE}._clone_test_db", "django_overlay.backends.oracle._clone_test_db"),
     Patch(f"{ORACLE}.destroy_test_db", "django_overlay.backends.oracle.destroy_test_db"),
+    Patch("django.db.utils.ConnectionHandler.__getitem__", f"{SHARED}.connection_handler_getitem"),
+    Patch("django.db.transaction.Atomic.__enter__", f"{SHARED}.atomic_enter"),
+    Patch("django.db.transaction.Atomic.__exit__", f"{SHARED}.atomic_exit"),
     Patch(
         "django.utils.autoreload.iter_modules_and_files",
         None,

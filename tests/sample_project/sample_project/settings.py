@@ -7,6 +7,8 @@ SAMPLE_DATABASE is one of
 - sqlite-memory: SQLite's in-memory test database (the default);
 - uncloneable: the same, through a backend that says it cannot clone test
   databases, as Oracle's does without the overlay;
+- unshareable: the same, through a driver whose connections may not be used
+  by another thread (DB-API threadsafety 0);
 - sqlite-file: SQLite with its test database in a file, test_<name> beside
   SAMPLE_DATABASE_NAME, which is a path;
 - postgresql, mariadb: a local server, reached as tests/settings/ reach it
@@ -17,7 +19,11 @@ SAMPLE_DATABASE is one of
 import os
 
 SECRET_KEY = "sample-project-not-secret"
-INSTALLED_APPS = ["sample_app"]
+INSTALLED_APPS = ["sample_app", "live_app", "django.contrib.staticfiles"]
+ROOT_URLCONF = "live_app.urls"
+STATIC_URL = "static/"
+# Never collected into: Django's plain live server answers 404 from it.
+STATIC_ROOT = os.path.join(os.path.dirname(os.path.dirname(__file__)), "uncollected-static")
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # A project may choose the overlay through this setting instead of install().
@@ -44,6 +50,8 @@ def database(kind, name):
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
     if kind == "uncloneable":
         return {"ENGINE": "sample_project.uncloneable_sqlite", "NAME": ":memory:"}
+    if kind == "unshareable":
+        return {"ENGINE": "sample_project.unshareable_sqlite", "NAME": ":memory:"}
     if kind == "sqlite-file":
         directory, filename = os.path.split(name)
         return {
@@ -59,8 +67,8 @@ def database(kind, name):
             "TEST": {"CHARSET": "utf8mb4"},
         }
     raise ValueError(
-        f"SAMPLE_DATABASE={kind!r}: expected sqlite-memory, uncloneable, sqlite-file, "
-        "postgresql or mariadb"
+        f"SAMPLE_DATABASE={kind!r}: expected sqlite-memory, uncloneable, unshareable, "
+        "sqlite-file, postgresql or mariadb"
     )
 
 
