@@ -9,6 +9,7 @@ which keeps this module importable before Django is configured.
 """
 
 import importlib
+import importlib.util
 from dataclasses import dataclass
 
 from .versions import SUPPORTED, check_supported, django_line
@@ -30,8 +31,14 @@ class Patch:
     note: str = ""
     """Why upstream is kept, or why the patch is limited to some lines."""
 
+    package: str | None = None
+    """The third-party package the target is in, if any: skipped where it is not installed."""
+
+    def installed(self):
+        return self.package is None or importlib.util.find_spec(self.package) is not None
+
     def applies(self, line):
-        return self.replacement is not None and line in self.lines
+        return self.replacement is not None and line in self.lines and self.installed()
 
 
 RUNNER = "django.test.runner"
@@ -39,6 +46,10 @@ SQLITE = "django.db.backends.sqlite3.creation.DatabaseCreation"
 POSTGRESQL = "django.db.backends.postgresql.creation.DatabaseCreation"
 MYSQL = "django.db.backends.mysql.creation.DatabaseCreation"
 ORACLE = "django.db.backends.oracle.creation.DatabaseCreation"
+CACHES = "django_overlay.caches"
+REDIS_CACHE = "django.core.cache.backends.redis.RedisCache"
+MEMCACHED_CACHE = "django.core.cache.backends.memcached.BaseMemcachedCache"
+DJANGO_REDIS = "django_redis.client"
 
 PATCHES = (
     Patch(f"{RUNNER}.ParallelTestSuite", "django_overlay.runner.suite.ParallelTestSuite"),
@@ -104,6 +115,62 @@ PATCHES = (
         f"{ORACLE}.get_test_db_clone_settings",
         None,
         note="Oracle cannot clone yet: parallel runs fall back to one process",
+    ),
+    Patch(
+        f"{RUNNER}.DiscoverRunner.setup_test_environment",
+        f"{CACHES}.setup_test_environment",
+    ),
+    Patch(
+        f"{RUNNER}.DiscoverRunner.teardown_test_environment",
+        f"{CACHES}.teardown_test_environment",
+    ),
+    Patch(
+        "django.test.testcases.SimpleTestCase._setup_and_call",
+        f"{CACHES}._setup_and_call",
+    ),
+    Patch(
+        f"{REDIS_CACHE}.make_and_validate_key",
+        f"{CACHES}.redis_make_and_validate_key",
+    ),
+    Patch(f"{REDIS_CACHE}.clear", f"{CACHES}.redis_clear"),
+    Patch(
+        f"{MEMCACHED_CACHE}.make_and_validate_key",
+        f"{CACHES}.memcached_make_and_validate_key",
+    ),
+    Patch(f"{MEMCACHED_CACHE}.clear", f"{CACHES}.memcached_clear"),
+    Patch(
+        f"{DJANGO_REDIS}.default.DefaultClient.make_key",
+        f"{CACHES}.django_redis_make_key",
+        package="django_redis",
+    ),
+    Patch(
+        f"{DJANGO_REDIS}.default.DefaultClient.make_pattern",
+        f"{CACHES}.django_redis_make_pattern",
+        package="django_redis",
+    ),
+    Patch(
+        f"{DJANGO_REDIS}.default.DefaultClient.clear",
+        f"{CACHES}.django_redis_clear",
+        package="django_redis",
+    ),
+    Patch(
+        f"{DJANGO_REDIS}.sharded.ShardClient.clear",
+        f"{CACHES}.django_redis_sharded_clear",
+        package="django_redis",
+    ),
+    Patch(
+        "django.core.cache.backends.filebased.FileBasedCache._dir",
+        f"{CACHES}.file_directory",
+    ),
+    Patch(
+        "django.core.cache.backends.locmem.LocMemCache",
+        None,
+        note="one store per process already: each worker has its own",
+    ),
+    Patch(
+        "django.core.cache.backends.db.DatabaseCache",
+        None,
+        note="lives in the worker's own database clone; workers check the cache table",
     ),
     Patch(
         "django.utils.autoreload.iter_modules_and_files",
@@ -203,6 +270,8 @@ def status(line=None):
     for patch in PATCHES:
         if patch.applies(line):
             rows.append((patch.target, patch.replacement))
+        elif not patch.installed():
+            rows.append((patch.target, f"not patched: {patch.package} is not installed"))
         elif patch.replacement is None:
             rows.append((patch.target, f"upstream kept: {patch.note}"))
         else:

@@ -1,6 +1,7 @@
 """
 Replacements for methods of django.test.runner.DiscoverRunner: the
---start-method option, and one process for backends that cannot clone.
+--start-method and --isolate-cache options, and one process for backends that
+cannot clone.
 """
 
 import multiprocessing
@@ -9,7 +10,7 @@ import os
 from django.core.management import CommandError
 from django.db import connections
 
-from .. import patches
+from .. import caches, patches
 from ..start_method import apply_start_method, argument_type, requested_start_method
 
 RUNNER = "django.test.runner.DiscoverRunner"
@@ -27,9 +28,18 @@ def add_arguments(cls, parser):
             "$DJANGO_TEST_START_METHOD, else Python's default for the platform."
         ),
     )
+    parser.add_argument(
+        "--isolate-cache",
+        action="store_true",
+        help=(
+            "Clear every cache before each test (also "
+            f"${caches.ENVIRONMENT_VARIABLE}=1). Caches are isolated per "
+            "worker either way."
+        ),
+    )
 
 
-def init(self, *args, start_method=None, **kwargs):
+def init(self, *args, start_method=None, isolate_cache=False, **kwargs):
     """
     Apply the requested start method before anything asks for it: the
     management command and the SQLite backend decide how to create worker
@@ -39,6 +49,7 @@ def init(self, *args, start_method=None, **kwargs):
         chosen = requested_start_method(start_method)
     except ValueError as error:
         raise CommandError(str(error)) from None
+    self.isolate_cache = caches.requested_isolation(isolate_cache)
     if chosen:
         apply_start_method(chosen)
     patches.original(f"{RUNNER}.__init__")(self, *args, **kwargs)
