@@ -218,3 +218,57 @@ def test_upstream_clear_wipes_the_other_workers_keys(upstream_sample, cache_back
     assert "FAIL: test_clear_leaves_the_other_workers_keys" in run.stderr, run.output
     with pytest.raises(AssertionError):
         cache_backend.assert_only_outside_key_left()
+
+
+@pytest.mark.parametrize("cache_backend", ["redis", "pymemcache", "file", "database"], indirect=True)
+@pytest.mark.parametrize(
+    "how",
+    [("--isolate-cache",), ("--isolate-cache", "--parallel", "2")],
+    ids=["serial", "parallel"],
+)
+def test_isolate_cache_clears_between_tests(sample, cache_backend, how):
+    run = sample.run(
+        *CLEARING_RUN,
+        *how,
+        start_method="spawn",
+        env={**cache_backend.env, "SAMPLE_EXPECT_CLEARED_CACHE": "1"},
+    )
+
+    run.assert_succeeded()
+    assert "Ran 11 tests" in run.stderr, run.output
+    cache_backend.assert_only_outside_key_left()
+
+
+@pytest.mark.parametrize("cache_backend", ["locmem"], indirect=True)
+def test_isolate_cache_from_the_environment(sample, cache_backend):
+    run = sample.run(
+        *CLEARING_RUN,
+        "--parallel",
+        "2",
+        start_method="fork",
+        env={
+            **cache_backend.env,
+            "SAMPLE_EXPECT_CLEARED_CACHE": "1",
+            "DJANGO_TEST_ISOLATE_CACHE": "1",
+        },
+    )
+
+    run.assert_succeeded()
+
+
+@pytest.mark.parametrize("cache_backend", ["locmem"], indirect=True)
+def test_without_isolate_cache_entries_outlive_their_test(sample, cache_backend):
+    """The sample tests can fail: without clearing, every test but the first finds an entry."""
+    run = sample.run(
+        *CLEARING_RUN, env={**cache_backend.env, "SAMPLE_EXPECT_CLEARED_CACHE": "1"}
+    )
+
+    assert run.returncode == 1, run.output
+    assert "FAILED (failures=10)" in run.stderr, run.output
+
+
+def test_bad_isolate_cache_variable_is_a_clear_error(sample):
+    run = sample.run(*CLEARING_RUN, env={"DJANGO_TEST_ISOLATE_CACHE": "yes"})
+
+    assert run.returncode != 0
+    assert "DJANGO_TEST_ISOLATE_CACHE='yes': expected 1 or 0" in run.stderr, run.output

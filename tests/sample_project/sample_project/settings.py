@@ -21,6 +21,8 @@ INSTALLED_APPS = ["sample_app"]
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 ROOT_URLCONF = "sample_project.urls"
+# LiveServerTestCase serves static files from here.
+STATIC_URL = "static/"
 # A project may choose the overlay through this setting instead of install().
 if test_runner := os.environ.get("SAMPLE_TEST_RUNNER"):
     TEST_RUNNER = test_runner
