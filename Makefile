@@ -24,9 +24,9 @@ SUBSET := test_runner backends servers test_utils \
 
 # Debian packages the venv builds against: mysqlclient needs MariaDB's client
 # library and pkg-config, pylibmc (from Django's test requirements)
-# libmemcached. Installed here when missing, so that a fresh machine needs
-# nothing done by hand.
-SYSTEM_PACKAGES := libmariadb-dev pkg-config libmemcached-dev
+# libmemcached. tests/test_caches.py starts memcached itself. Installed here
+# when missing, so that a fresh machine needs nothing done by hand.
+SYSTEM_PACKAGES := libmariadb-dev pkg-config libmemcached-dev memcached
 
 .PHONY: venv system-packages test django-suite django-subset clean
 
