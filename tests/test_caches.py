@@ -18,11 +18,14 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
+MANAGE_PY = Path(__file__).resolve().parent / "sample_project" / "manage.py"
 CACHE_RUN = ("sample_app.tests.test_caches", "--parallel", "2")
 CLEARING_RUN = ("sample_app.tests.test_cache_clearing",)
 REDIS_DATABASE = 5
@@ -272,3 +275,36 @@ def test_bad_isolate_cache_variable_is_a_clear_error(sample):
 
     assert run.returncode != 0
     assert "DJANGO_TEST_ISOLATE_CACHE='yes': expected 1 or 0" in run.stderr, run.output
+
+
+@pytest.mark.parametrize("cache_backend", ["redis", "file"], indirect=True)
+def test_killed_workers_namespace_is_swept_by_the_parent(sample, cache_backend):
+    run = sample.run(
+        *CACHE_RUN,
+        start_method="spawn",
+        env={**cache_backend.env, "SAMPLE_WORKER_EXIT_AFTER_WRITE": "1"},
+        timeout=60,
+    )
+
+    assert "died (exit code 3)" in run.stderr, run.output
+    cache_backend.assert_only_outside_key_left()
+
+
+@pytest.mark.parametrize("cache_backend", ["redis"], indirect=True)
+def test_outside_test_runs_keys_are_upstreams(sample, cache_backend, tmp_path):
+    """Only test runs are isolated: the project's own commands use upstream's keys."""
+    subprocess.run(
+        [
+            sys.executable,
+            str(MANAGE_PY),
+            "shell",
+            "-c",
+            "from django.core.cache import cache; cache.set('app-key', 1)",
+        ],
+        env={**sample.base_environment(), **cache_backend.env},
+        cwd=tmp_path,
+        check=True,
+        timeout=60,
+    )
+
+    assert cache_backend.client.exists(f"{cache_backend.prefix}:1:app-key")

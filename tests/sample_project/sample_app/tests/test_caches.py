@@ -71,3 +71,10 @@ if CACHE:
 
     class SharedKeyTestsB(SharedKeyChecks, SimpleTestCase):
         pass
+
+if CACHE and "SAMPLE_WORKER_EXIT_AFTER_WRITE" in os.environ:
+
+    class WorkerKilledAfterWritingTests(SimpleTestCase):
+        def test_worker_dies_after_writing(self):
+            cache.set("written-by-a-dying-worker", os.getpid())
+            os._exit(3)
