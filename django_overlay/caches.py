@@ -19,7 +19,8 @@ workers are numbered 1..N by the parent. Outside a test run nothing changes.
   validation (and Django's own tests of them) behave as upstream; only the
   server sees the longer key, which leaves memcached's 250 characters minus
   about 16 for the key itself.
-- FileBasedCache: the directory is ``<LOCATION>/<run>.<worker>``.
+- FileBasedCache: the cache files are in ``<LOCATION>/<run>.<worker>``;
+  ``_dir`` stays LOCATION, for what reads it (the caches.W002 check).
 - LocMemCache is per process already, DatabaseCache lives in the worker's own
   database clone (isolate_worker() makes sure the clone has the cache
   table), DummyCache stores nothing: they are left as they are.
@@ -289,23 +290,33 @@ def django_redis_sharded_clear(self, *args, **kwargs):
     _bump_generation(self)
 
 
-def _file_directory(self):
-    base = self.__dict__["_dir"]
+def _namespace_directory(cache):
+    return os.path.join(cache._dir, namespace())
+
+
+def file_key_to_file(self, key, version=None):
+    path = patches.original(f"{FILE_BASED}._key_to_file")(self, key, version)
     if not is_active():
-        return base
-    _file_directories.setdefault(base, True)
-    return os.path.join(base, namespace())
+        return path
+    return os.path.join(_namespace_directory(self), os.path.basename(path))
 
 
-def _set_file_directory(self, value):
-    self.__dict__["_dir"] = value
+def file_createdir(self):
+    # LOCATION itself as upstream makes it, then the namespace's directory in it.
+    patches.original(f"{FILE_BASED}._createdir")(self)
+    if is_active():
+        _file_directories.setdefault(self._dir, True)
+        try:
+            os.mkdir(_namespace_directory(self), 0o700)
+        except FileExistsError:
+            pass
 
 
-file_directory = property(
-    _file_directory,
-    _set_file_directory,
-    doc="FileBasedCache's directory: <LOCATION>/<run>.<worker> during a test run.",
-)
+def file_list_cache_files(self):
+    if not is_active():
+        return patches.original(f"{FILE_BASED}._list_cache_files")(self)
+    directory = glob.escape(_namespace_directory(self))
+    return glob.glob(os.path.join(directory, f"*{self.cache_suffix}"))
 
 
 # Removing a namespace.

@@ -50,6 +50,7 @@ CACHES = "django_overlay.caches"
 REDIS_CACHE = "django.core.cache.backends.redis.RedisCache"
 MEMCACHED_CACHE = "django.core.cache.backends.memcached.BaseMemcachedCache"
 DJANGO_REDIS = "django_redis.client"
+FILE_BASED_CACHE = "django.core.cache.backends.filebased.FileBasedCache"
 
 PATCHES = (
     Patch(f"{RUNNER}.ParallelTestSuite", "django_overlay.runner.suite.ParallelTestSuite"),
@@ -158,10 +159,9 @@ PATCHES = (
         f"{CACHES}.django_redis_sharded_clear",
         package="django_redis",
     ),
-    Patch(
-        "django.core.cache.backends.filebased.FileBasedCache._dir",
-        f"{CACHES}.file_directory",
-    ),
+    Patch(f"{FILE_BASED_CACHE}._key_to_file", f"{CACHES}.file_key_to_file"),
+    Patch(f"{FILE_BASED_CACHE}._createdir", f"{CACHES}.file_createdir"),
+    Patch(f"{FILE_BASED_CACHE}._list_cache_files", f"{CACHES}.file_list_cache_files"),
     Patch(
         "django.core.cache.backends.locmem.LocMemCache",
         None,
