@@ -7,7 +7,7 @@ CACHES. Here they are the local Redis (DJANGO_OVERLAY_REDIS_URL, by default
 database 5 at 127.0.0.1:6379) and the memcached at DJANGO_OVERLAY_MEMCACHED
 (host:port), shared with whoever else uses them.
 
-Only with the overlay: upstream's cache.clear(), which those tests call after
+Only with the overlay (runtests.py without --no-overlay): upstream's cache.clear(), which those tests call after
 every test, is FLUSHDB and flush_all, and would wipe everyone else's keys.
 With the overlay it clears the run's own namespace, which is removed at the
 end of the run.
@@ -20,7 +20,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 from test_sqlite import *  # noqa: F403
 
-if "django_overlay" not in sys.modules:
+# runtests.py reads these settings before it installs the overlay, or not.
+if "--no-overlay" in sys.argv:
     raise ImproperlyConfigured(
         "sqlite_caches runs Django's cache tests against shared Redis and memcached "
         "servers: only with the overlay, whose clear() is not FLUSHDB or flush_all."
