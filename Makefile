@@ -25,9 +25,10 @@ SUBSET := test_runner backends servers test_utils \
 
 # Debian packages the venv builds against: mysqlclient needs MariaDB's client
 # library and pkg-config, pylibmc (from Django's test requirements)
-# libmemcached; and the browser the live-server tests drive. Installed here
-# when missing, so that a fresh machine needs nothing done by hand.
-SYSTEM_PACKAGES := libmariadb-dev pkg-config libmemcached-dev chromium chromium-driver
+# libmemcached; the browser the live-server tests drive; memcached, which
+# tests/test_caches.py starts itself. Installed here when missing, so that a
+# fresh machine needs nothing done by hand.
+SYSTEM_PACKAGES := libmariadb-dev pkg-config libmemcached-dev chromium chromium-driver memcached
 
 .PHONY: venv system-packages test django-suite django-subset clean
 

@@ -9,6 +9,7 @@ which keeps this module importable before Django is configured.
 """
 
 import importlib
+import importlib.util
 from dataclasses import dataclass
 
 from .versions import SUPPORTED, check_supported, django_line
@@ -30,8 +31,14 @@ class Patch:
     note: str = ""
     """Why upstream is kept, or why the patch is limited to some lines."""
 
+    package: str | None = None
+    """The third-party package the target is in, if any: skipped where it is not installed."""
+
+    def installed(self):
+        return self.package is None or importlib.util.find_spec(self.package) is not None
+
     def applies(self, line):
-        return self.replacement is not None and line in self.lines
+        return self.replacement is not None and line in self.lines and self.installed()
 
 
 RUNNER = "django.test.runner"
@@ -41,6 +48,11 @@ MYSQL = "django.db.backends.mysql.creation.DatabaseCreation"
 ORACLE = "django.db.backends.oracle.creation.DatabaseCreation"
 ORACLE_FEATURES = "django.db.backends.oracle.features.DatabaseFeatures"
 SHARED = "django_overlay.shared_connections"
+CACHES = "django_overlay.caches"
+REDIS_CACHE = "django.core.cache.backends.redis.RedisCache"
+MEMCACHED_CACHE = "django.core.cache.backends.memcached.BaseMemcachedCache"
+DJANGO_REDIS = "django_redis.client"
+FILE_BASED_CACHE = "django.core.cache.backends.filebased.FileBasedCache"
 
 PATCHES = (
     Patch(f"{RUNNER}.ParallelTestSuite", "django_overlay.runner.suite.ParallelTestSuite"),
@@ -121,6 +133,61 @@ PATCHES = (
     Patch("django.db.utils.ConnectionHandler.__getitem__", f"{SHARED}.connection_handler_getitem"),
     Patch("django.db.transaction.Atomic.__enter__", f"{SHARED}.atomic_enter"),
     Patch("django.db.transaction.Atomic.__exit__", f"{SHARED}.atomic_exit"),
+    Patch(
+        f"{RUNNER}.DiscoverRunner.setup_test_environment",
+        f"{CACHES}.setup_test_environment",
+    ),
+    Patch(
+        f"{RUNNER}.DiscoverRunner.teardown_test_environment",
+        f"{CACHES}.teardown_test_environment",
+    ),
+    Patch(
+        "django.test.testcases.SimpleTestCase._setup_and_call",
+        f"{CACHES}._setup_and_call",
+    ),
+    Patch(
+        f"{REDIS_CACHE}.make_and_validate_key",
+        f"{CACHES}.redis_make_and_validate_key",
+    ),
+    Patch(f"{REDIS_CACHE}.clear", f"{CACHES}.redis_clear"),
+    Patch(
+        f"{MEMCACHED_CACHE}.make_and_validate_key",
+        f"{CACHES}.memcached_make_and_validate_key",
+    ),
+    Patch(f"{MEMCACHED_CACHE}.clear", f"{CACHES}.memcached_clear"),
+    Patch(
+        f"{DJANGO_REDIS}.default.DefaultClient.make_key",
+        f"{CACHES}.django_redis_make_key",
+        package="django_redis",
+    ),
+    Patch(
+        f"{DJANGO_REDIS}.default.DefaultClient.make_pattern",
+        f"{CACHES}.django_redis_make_pattern",
+        package="django_redis",
+    ),
+    Patch(
+        f"{DJANGO_REDIS}.default.DefaultClient.clear",
+        f"{CACHES}.django_redis_clear",
+        package="django_redis",
+    ),
+    Patch(
+        f"{DJANGO_REDIS}.sharded.ShardClient.clear",
+        f"{CACHES}.django_redis_sharded_clear",
+        package="django_redis",
+    ),
+    Patch(f"{FILE_BASED_CACHE}._key_to_file", f"{CACHES}.file_key_to_file"),
+    Patch(f"{FILE_BASED_CACHE}._createdir", f"{CACHES}.file_createdir"),
+    Patch(f"{FILE_BASED_CACHE}._list_cache_files", f"{CACHES}.file_list_cache_files"),
+    Patch(
+        "django.core.cache.backends.locmem.LocMemCache",
+        None,
+        note="one store per process already: each worker has its own",
+    ),
+    Patch(
+        "django.core.cache.backends.db.DatabaseCache",
+        None,
+        note="lives in the worker's own database clone; workers check the cache table",
+    ),
     Patch(
         "django.utils.autoreload.iter_modules_and_files",
         None,
@@ -219,6 +286,8 @@ def status(line=None):
     for patch in PATCHES:
         if patch.applies(line):
             rows.append((patch.target, patch.replacement))
+        elif not patch.installed():
+            rows.append((patch.target, f"not patched: {patch.package} is not installed"))
         elif patch.replacement is None:
             rows.append((patch.target, f"upstream kept: {patch.note}"))
         else:

@@ -1,8 +1,8 @@
 """
 Replacements for methods of django.test.runner.DiscoverRunner: the options of
-a parallel run (--start-method, --timeout, --max-worker-restarts,
---durations-file, --progress), one process for backends that cannot clone,
-and handing the options to the parallel suite.
+a run (--start-method, --isolate-cache; for parallel runs --timeout,
+--max-worker-restarts, --durations-file, --progress), one process for
+backends that cannot clone, and handing the options to the parallel suite.
 """
 
 import argparse
@@ -14,7 +14,7 @@ from dataclasses import replace
 from django.core.management import CommandError
 from django.db import connections
 
-from .. import patches
+from .. import caches, patches
 from ..start_method import apply_start_method, argument_type, requested_start_method
 from .session import RunOptions
 
@@ -84,6 +84,15 @@ def add_arguments(cls, parser):
         action="store_true",
         help="Show a progress display during a parallel run.",
     )
+    parser.add_argument(
+        "--isolate-cache",
+        action="store_true",
+        help=(
+            "Clear every cache before each test (also "
+            f"${caches.ENVIRONMENT_VARIABLE}=1). Caches are isolated per "
+            "worker either way."
+        ),
+    )
 
 
 def init(
@@ -94,6 +103,7 @@ def init(
     max_worker_restarts=None,
     durations_file=None,
     progress=False,
+    isolate_cache=False,
     **kwargs,
 ):
     """
@@ -110,6 +120,7 @@ def init(
             timeout = positive_seconds(os.environ[TIMEOUT_VARIABLE])
         except argparse.ArgumentTypeError as error:
             raise CommandError(f"${TIMEOUT_VARIABLE}: {error}") from None
+    self.isolate_cache = caches.requested_isolation(isolate_cache)
     if chosen:
         apply_start_method(chosen)
     patches.original(f"{RUNNER}.__init__")(self, *args, **kwargs)

@@ -19,7 +19,7 @@ from django.core.management import call_command
 from django.db import connections
 from django.test.utils import setup_test_environment
 
-from .. import patches
+from .. import caches, patches
 from ..backends import sqlite3
 from . import parity
 from .outcomes import EventStream, picklable_event, streaming
@@ -88,6 +88,7 @@ def init_worker(worker_id, setup):
             # Django's own suite marks backend-specific expected failures on
             # the connections; a fresh interpreter has not done it yet.
             connection.creation.mark_expected_failures_and_skips()
+    caches.isolate_worker(worker_id, aliases)
     if fresh:
         call_command(
             "check", stdout=io.StringIO(), stderr=io.StringIO(), databases=setup.used_aliases

@@ -26,6 +26,9 @@ STATIC_URL = "static/"
 STATIC_ROOT = os.path.join(os.path.dirname(os.path.dirname(__file__)), "uncollected-static")
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+ROOT_URLCONF = "sample_project.urls"
+# LiveServerTestCase serves static files from here.
+STATIC_URL = "static/"
 # A project may choose the overlay through this setting instead of install().
 if test_runner := os.environ.get("SAMPLE_TEST_RUNNER"):
     TEST_RUNNER = test_runner
@@ -78,3 +81,31 @@ DATABASES = {
         os.environ.get("SAMPLE_DATABASE_NAME", "sample"),
     )
 }
+
+
+# SAMPLE_CACHE chooses the default cache, for sample_app/tests/test_caches.py:
+# redis, django-redis, pymemcache, pylibmc (SAMPLE_CACHE_LOCATION is the
+# server), file (SAMPLE_CACHE_LOCATION is the directory), locmem, database or
+# dummy. SAMPLE_CACHE_KEY_PREFIX keeps a pytest run's keys apart from others'.
+CACHE_BACKENDS = {
+    "redis": "django.core.cache.backends.redis.RedisCache",
+    "django-redis": "django_redis.cache.RedisCache",
+    "pymemcache": "django.core.cache.backends.memcached.PyMemcacheCache",
+    "pylibmc": "django.core.cache.backends.memcached.PyLibMCCache",
+    "file": "django.core.cache.backends.filebased.FileBasedCache",
+    "locmem": "django.core.cache.backends.locmem.LocMemCache",
+    "database": "django.core.cache.backends.db.DatabaseCache",
+    "dummy": "django.core.cache.backends.dummy.DummyCache",
+}
+if cache_kind := os.environ.get("SAMPLE_CACHE"):
+    if cache_kind not in CACHE_BACKENDS:
+        raise ValueError(f"SAMPLE_CACHE={cache_kind!r}: expected one of {', '.join(CACHE_BACKENDS)}")
+    CACHES = {
+        "default": {
+            "BACKEND": CACHE_BACKENDS[cache_kind],
+            "LOCATION": os.environ.get(
+                "SAMPLE_CACHE_LOCATION", "sample_cache_table" if cache_kind == "database" else ""
+            ),
+            "KEY_PREFIX": os.environ.get("SAMPLE_CACHE_KEY_PREFIX", ""),
+        }
+    }

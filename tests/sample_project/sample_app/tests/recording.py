@@ -52,3 +52,25 @@ def wait_for_another_worker():
                 f"(processes seen: {sorted(recorded_pids())})"
             )
         time.sleep(0.05)
+
+
+def meet(name):
+    """
+    Return the pids of both workers once each has called meet(name): a
+    barrier for checks that need the other worker at the same point. A test
+    class that calls it keeps its worker busy until the other arrives, so two
+    such classes always run on different workers.
+    """
+    (results_directory() / f"meet-{name}-{os.getpid()}").touch()
+    deadline = time.monotonic() + RENDEZVOUS_SECONDS
+    while len(pids := _met(name)) < 2:
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"no other worker reached {name!r} within {RENDEZVOUS_SECONDS} s"
+            )
+        time.sleep(0.05)
+    return sorted(pids)
+
+
+def _met(name):
+    return {int(path.name.rsplit("-", 1)[1]) for path in results_directory().glob(f"meet-{name}-*")}
