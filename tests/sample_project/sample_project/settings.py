@@ -20,15 +20,12 @@ import os
 
 SECRET_KEY = "sample-project-not-secret"
 INSTALLED_APPS = ["sample_app", "live_app", "django.contrib.staticfiles"]
-ROOT_URLCONF = "live_app.urls"
+ROOT_URLCONF = "sample_project.urls"
 STATIC_URL = "static/"
 # Never collected into: Django's plain live server answers 404 from it.
 STATIC_ROOT = os.path.join(os.path.dirname(os.path.dirname(__file__)), "uncollected-static")
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-ROOT_URLCONF = "sample_project.urls"
-# LiveServerTestCase serves static files from here.
-STATIC_URL = "static/"
 # A project may choose the overlay through this setting instead of install().
 if test_runner := os.environ.get("SAMPLE_TEST_RUNNER"):
     TEST_RUNNER = test_runner

@@ -1,6 +1,6 @@
 from django.core.cache import cache
 from django.http import HttpResponse
-from django.urls import path
+from django.urls import include, path
 
 
 def cached(request, key):
@@ -8,4 +8,4 @@ def cached(request, key):
     return HttpResponse(repr(cache.get(key)))
 
 
-urlpatterns = [path("cached/<key>", cached)]
+urlpatterns = [path("cached/<key>", cached), path("", include("live_app.urls"))]
