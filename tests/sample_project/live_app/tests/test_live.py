@@ -66,7 +66,11 @@ def wait_for_another_live_server(own_port):
     on another port.
     """
     directory = results_directory()
-    (directory / f"live-server-{os.getpid()}").write_text(str(own_port))
+    # Written under another name and renamed, so that the other worker never
+    # reads it half written.
+    partial = directory / f"partial-live-server-{os.getpid()}"
+    partial.write_text(str(own_port))
+    partial.rename(directory / f"live-server-{os.getpid()}")
     deadline = time.monotonic() + RENDEZVOUS_SECONDS
     while True:
         others = [
