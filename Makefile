@@ -44,8 +44,13 @@ $(VENV)/.installed: pyproject.toml Makefile | system-packages
 	$(PYTHON) -m pip install --disable-pip-version-check -e '.[test,postgres,mysql,oracle]' 'Django~=$(DJANGO).0'
 	touch $@
 
+# pytest's own temporary root is shared by every pytest session of the user,
+# and a session removes the older ones' directories: a run of its own, short
+# (spawned runs put sockets in it), removed afterwards.
 test: venv
-	$(PYTHON) -m pytest tests
+	@basetemp=$$(mktemp -d /tmp/overlay-tests-XXXXXX); \
+	$(PYTHON) -m pytest tests --basetemp="$$basetemp"; status=$$?; \
+	rm -rf "$$basetemp"; exit $$status
 
 django-suite: venv
 	$(RUNTESTS) $(RUNTESTS_ARGS)
