@@ -6,18 +6,27 @@ Upstream's RemoteTestResult collects a whole TestCase class's events and the
 pool returns them when the class is done, so a worker that dies loses them
 all; and one exception that cannot be pickled (a class local to a function,
 an attribute holding a lock) aborts the run with MaybeEncodingError. Here the
-worker sends each test's events when the test stops, and replaces whatever
-would not survive the trip with a stand-in that keeps what the report needs:
-the exception's qualified type name, its message and its traceback.
+worker sends the events of the tests that stopped as it goes, and replaces
+whatever would not survive the trip with a stand-in that keeps what the
+report needs: the exception's qualified type name, its message and its
+traceback.
 """
 
 import pickle
+import threading
 import traceback
 from unittest.case import _subtest_msg_sentinel, _SubTest
 
 import tblib.pickling_support
 
+from .pool import mark_test_started, mark_test_stopped
+
 tblib.pickling_support.install()
+
+# How often a worker sends the outcomes of the tests it has run: often enough
+# that output advances test by test to the eye, seldom enough that a
+# thousand fast tests do not make a thousand messages.
+FLUSH_SECONDS = 0.05
 
 # Events that carry an exc_info tuple, and its position after the event name.
 EXC_INFO_AT = {"addError": -1, "addFailure": -1, "addSubTest": 2, "addExpectedFailure": -1}
@@ -209,29 +218,54 @@ class Repr:
 
 class EventStream(list):
     """
-    RemoteTestResult's events list, sending each test's events to the parent
-    when the test stops. It keeps every event, as upstream's list does, so the
-    result's own methods (wasSuccessful) read it unchanged.
+    RemoteTestResult's events list, whose events a thread of the worker
+    sends to the parent every FLUSH_SECONDS while the task runs, so that fast
+    tests do not cost a message each, and a test that runs long (or hangs, or
+    kills the worker) does not hold back the outcomes of those before it.
+    Which test is running the parent reads from the worker's shared position,
+    which every start and stop updates. The list keeps every event, as
+    upstream's does, so the result's own methods (wasSuccessful) read it
+    unchanged.
     """
 
     def __init__(self, send):
         super().__init__()
         self.send = send
         self.sent = 0
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        self.sender = threading.Thread(target=self.send_periodically, daemon=True)
+        self.sender.start()
 
     def append(self, event):
         super().append(picklable_event(event))
-        # The parent learns at once which test is running, for --timeout and
-        # for the report if the worker dies in it.
-        if event[0] in {"startTest", "stopTest"}:
-            self.flush()
+        if event[0] == "startTest":
+            mark_test_started(event[1])
+        elif event[0] == "stopTest":
+            mark_test_stopped(event[1])
 
-    def flush(self):
-        if self.sent < len(self):
-            self.send(self[self.sent :])
-            self.sent = len(self)
+    def send_periodically(self):
+        while not self.stopped.wait(FLUSH_SECONDS):
+            with self.lock:
+                if self.sent < len(self):
+                    # Only whole tests: the parent replays a test's events
+                    # together, so that two workers' output does not interleave.
+                    end = self.end_of_last_test()
+                    if end > self.sent:
+                        self.send(self[self.sent : end])
+                        self.sent = end
+
+    def end_of_last_test(self):
+        events = self[:]
+        for position in range(len(events) - 1, self.sent - 1, -1):
+            if events[position][0] == "stopTest":
+                return position + 1
+        return self.sent
 
     def unsent(self):
+        """Stop sending; the events not sent yet, for the task's result."""
+        self.stopped.set()
+        self.sender.join()
         return self[self.sent :]
 
 

@@ -26,6 +26,9 @@ POLL_SECONDS = 0.1
 STACK_DUMP_SECONDS = 2.0
 STACK_DUMP_QUIET_SECONDS = 0.2
 STACK_DUMP_SIGNAL = signal.SIGUSR1
+# How long a run that is over waits for a worker still starting (cloning its
+# databases) before ending it anyway.
+STARTING_SECONDS = 60
 
 
 class WorkerFailedToStart(RuntimeError):
@@ -36,16 +39,26 @@ class TaskFailed(RuntimeError):
     """The task function itself raised, outside any test."""
 
 
-# The parent end of the pipe, in a worker process, for send_to_parent().
+# Where a worker is in its task, in memory it shares with the parent, which
+# reads it when the worker is lost and to enforce the timeout: written at
+# every test's start and stop, it costs no message.
+RUNNING, SINCE, FINISHED = range(3)
+NOT_RUNNING = -1
+
+# In a worker process: the parent end of the pipe, for send_to_parent(), and
+# the shared position.
 _parent = None
+_position = None
 
 
-def serve(connection, stack_writer, worker_id, initializer, initargs):
+def serve(connection, stack_writer, position, worker_id, initializer, initargs):
     """Body of a worker process: initialise, then run tasks until told to stop."""
-    global _parent
-    _parent = connection
-    # Ctrl-C reaches the whole process group; the parent decides what stops.
+    global _parent, _position
+    _parent, _position = connection, position
+    # Ctrl-C reaches the whole process group; the parent decides what stops,
+    # and ends a worker with SIGTERM, whose handler a forked worker inherited.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     faulthandler.register(STACK_DUMP_SIGNAL, file=stack_writer.fileno(), all_threads=True)
     try:
         initializer(worker_id, *initargs)
@@ -55,15 +68,26 @@ def serve(connection, stack_writer, worker_id, initializer, initargs):
     connection.send(("ready",))
     while (task := _receive(connection)) is not None:
         number, function, argument = task
+        position[:] = [NOT_RUNNING, time.monotonic(), 0]
         try:
-            connection.send(("done", number, function(argument)))
+            outcome = ("done", number, function(argument))
         except BaseException:
-            connection.send(("failed", number, traceback.format_exc()))
+            outcome = ("failed", number, traceback.format_exc())
+        position[SINCE] = 0
+        connection.send(outcome)
 
 
 def send_to_parent(*message):
     """From inside a task: tell the parent something before the task ends."""
     _parent.send(message)
+
+
+def mark_test_started(index):
+    _position[RUNNING], _position[SINCE] = index, time.monotonic()
+
+
+def mark_test_stopped(index):
+    _position[:] = [NOT_RUNNING, time.monotonic(), index + 1]
 
 
 def _receive(connection):
@@ -104,14 +128,14 @@ class WorkerLost:
 
 
 class Worker:
-    def __init__(self, slot, process, connection, stack_reader):
+    def __init__(self, slot, process, connection, stack_reader, position):
         self.slot = slot
         self.process = process
         self.connection = connection
         self.stack_reader = stack_reader
+        self.position = position
         self.ready = False
         self.task = None
-        self.deadline = None
         # Its end of the pipe is closed: it exited or is about to.
         self.hung_up = False
 
@@ -122,6 +146,19 @@ class Worker:
     def idle(self):
         return self.ready and self.task is None
 
+    def running_test(self):
+        """Index in its task of the test it is running, or None between tests."""
+        index = int(self.position[RUNNING])
+        return None if index == NOT_RUNNING else index
+
+    def tests_finished(self):
+        """How many of its task's tests it has finished, reported or not."""
+        return int(self.position[FINISHED])
+
+    def step_started(self):
+        """When its current test (or class setup or teardown) began; None if idle."""
+        return self.position[SINCE] or None
+
 
 class WorkerPool:
     """
@@ -129,30 +166,32 @@ class WorkerPool:
     takes its slot, and so its databases.
     """
 
-    def __init__(self, context, initializer):
+    def __init__(self, context, initializer, timeout=None):
         self.context = context
         self.initializer = initializer
+        self.timeout = timeout
         self.workers = {}
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc_info):
-        self.stop()
+    def __exit__(self, exc_type, exc_value, traceback):
+        self.stop(abandon=exc_type is not None)
 
     def start(self, slot, initargs):
         parent_end, child_end = self.context.Pipe()
         stack_reader, stack_writer = self.context.Pipe(duplex=False)
+        position = self.context.RawArray("d", [NOT_RUNNING, 0, 0])
         process = self.context.Process(
             target=serve,
-            args=(child_end, stack_writer, slot, self.initializer, initargs),
+            args=(child_end, stack_writer, position, slot, self.initializer, initargs),
             name=f"django-test-worker-{slot}",
             daemon=True,
         )
         process.start()
         child_end.close()
         stack_writer.close()
-        self.workers[slot] = Worker(slot, process, parent_end, stack_reader)
+        self.workers[slot] = Worker(slot, process, parent_end, stack_reader, position)
         return self.workers[slot]
 
     def idle_workers(self):
@@ -184,7 +223,7 @@ class WorkerPool:
             if not self._owns(worker):
                 continue
             if handle is worker.connection:
-                yield from self._receive_from(worker)
+                yield from self._drain(worker)
             if worker.hung_up and self._owns(worker):
                 # A closed pipe means the process is exiting; one that does
                 # not finish is of no more use.
@@ -198,13 +237,24 @@ class WorkerPool:
                 yield self._lose(worker, describe_exit(worker.process.exitcode))
         now = time.monotonic()
         for worker in list(self.workers.values()):
-            if worker.deadline is not None and now >= worker.deadline:
+            deadline = self._deadline(worker)
+            if deadline is not None and now >= deadline:
                 stacks = self._dump_stacks(worker)
                 yield from self._drain(worker)
                 yield self._lose(worker, "killed at its deadline", True, stacks)
 
+    def _deadline(self, worker):
+        started = worker.step_started()
+        if self.timeout is None or worker.task is None or started is None:
+            return None
+        return started + self.timeout
+
     def _wait_seconds(self):
-        deadlines = [w.deadline for w in self.workers.values() if w.deadline is not None]
+        deadlines = [
+            deadline
+            for deadline in map(self._deadline, self.workers.values())
+            if deadline is not None
+        ]
         if not deadlines:
             return POLL_SECONDS
         return max(0, min(POLL_SECONDS, min(deadlines) - time.monotonic()))
@@ -224,7 +274,7 @@ class WorkerPool:
             raise TaskFailed(f"{worker!r} failed:\n{message[2]}")
         else:
             if kind == "done":
-                worker.task = worker.deadline = None
+                worker.task = None
             yield Message(worker, kind, message[1], message[2])
 
     def _owns(self, worker):
@@ -268,10 +318,20 @@ class WorkerPool:
         worker.stack_reader.close()
         return WorkerLost(worker, description, timed_out, stacks)
 
-    def stop(self):
-        """Let idle workers exit; end busy ones, whose work is abandoned."""
+    def stop(self, abandon=False):
+        """
+        Let idle workers exit and end busy ones, whose work is abandoned. A
+        worker still starting is cloning its databases: it is let finish,
+        unless the run is being abandoned (Ctrl-C), since one killed halfway
+        leaves a clone that teardown cannot find.
+        """
         for worker in self.workers.values():
-            if worker.task is None and worker.process.is_alive():
+            if not worker.ready and not abandon and worker.process.is_alive():
+                try:
+                    worker.connection.poll(STARTING_SECONDS)
+                except (EOFError, OSError):
+                    pass
+            if worker.task is None and not abandon and worker.process.is_alive():
                 try:
                     worker.connection.send(None)
                 except OSError:

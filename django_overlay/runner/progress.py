@@ -41,12 +41,12 @@ class ProgressDisplay:
             lines.append(Text(f"worker {slot}: {test.id() if test else 'idle'}", overflow="ellipsis"))
         return Group(*lines)
 
-    def test_started(self, slot, test):
-        self.running[slot] = test
-        self.live.update(self.render())
+    def show_running(self, slot, test):
+        if self.running.get(slot) is not test:
+            self.running[slot] = test
+            self.live.update(self.render())
 
     def test_stopped(self, slot, failed):
-        self.running.pop(slot, None)
         if failed:
             self.failures += 1
         failures = f"{self.failures} failed" if self.failures else "no failures"

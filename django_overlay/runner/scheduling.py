@@ -34,12 +34,10 @@ class Task:
     tests: list
     kind: int = 0
     requeued: bool = False
-    # Index in tests of the test that started last, and of the first that
-    # has not finished; both advance as the worker's events arrive.
-    running: int | None = None
+    # How many of its tests the parent has seen finish, and whether the one
+    # being replayed has failed; both advance as the worker's events arrive.
     finished: int = 0
-    # The running test's events, replayed together when it stops.
-    held: list = field(default_factory=list, repr=False)
+    failed: bool = False
     dispatched_at: float | None = None
     worker: object = field(default=None, repr=False)
 

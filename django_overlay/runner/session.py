@@ -52,6 +52,12 @@ class RunOptions:
     keep_order: bool = False
 
 
+def stacks_section(stacks):
+    if not stacks:
+        return ""
+    return f"\n\nStacks of the worker's threads when it was stopped:\n\n{stacks}"
+
+
 def tests(count):
     return f"{count} test" if count == 1 else f"{count} tests"
 
@@ -111,7 +117,9 @@ class Session:
         # Forked workers must not share the parent's database sockets, and a
         # database is cloned only while nobody is connected to it.
         connections.close_all()
-        pool = WorkerPool(self.context, plain_function(self.suite.init_worker))
+        pool = WorkerPool(
+            self.context, plain_function(self.suite.init_worker), self.options.timeout
+        )
         try:
             with pool, interruptible():
                 for slot in range(1, self.suite.processes + 1):
@@ -141,6 +149,8 @@ class Session:
                             f"--max-worker-restarts {self.max_restarts} allows."
                         )
                         return
+            if self.progress:
+                self.show_running(pool)
 
     def new_task(self, tests, requeued=False):
         kind = kind_of(tests[0], self.options.reorder_by)
@@ -155,7 +165,6 @@ class Session:
             task = self.schedule.next_task()
             task.worker = worker
             task.dispatched_at = time.monotonic()
-            self.extend_deadline(worker)
             arguments = (
                 self.suite.runner_class,
                 task.number,
@@ -165,15 +174,10 @@ class Session:
             )
             pool.send(worker, task, plain_function(self.suite.run_subsuite), arguments)
 
-    def extend_deadline(self, worker):
-        if self.options.timeout:
-            worker.deadline = time.monotonic() + self.options.timeout
-
     def on_message(self, message):
         task = self.tasks[message.task_number]
         if message.kind == "events":
             self.replay(task, message.payload)
-            self.extend_deadline(message.worker)
         elif message.kind == "done":
             _, events = message.payload
             self.replay(task, events)
@@ -183,41 +187,29 @@ class Session:
                 self.measured[task.label] = self.measured.get(task.label, 0) + elapsed
 
     def replay(self, task, events):
-        """
-        Replay a worker's events into the result, a test's events together
-        when it stops: the result's output for two tests running at once on
-        two workers must not interleave ("test_a ... test_b ... ok").
-        """
+        """Replay a worker's events into the result, as upstream's handle_event() does."""
         for event in events:
             name = event[0]
             if name == "addSubTest":
                 event = attach_subtest(event, task.tests[event[1]])
-            if name == "startTest":
-                task.running = event[1]
-                task.held = [event]
-                if self.progress:
-                    self.progress.test_started(task.worker.slot, task.tests[event[1]])
-            elif task.running is not None:
-                task.held.append(event)
-                if name == "stopTest":
-                    task.running = None
-                    task.finished = event[1] + 1
-                    self.replay_held(task)
-            else:
-                self.suite.handle_event(self.result, task.tests, event)
-
-    def replay_held(self, task, failed=False):
-        for event in task.held:
             self.suite.handle_event(self.result, task.tests, event)
-        if self.progress:
-            failed = failed or any(event[0] in FAILING_EVENTS for event in task.held)
-            self.progress.test_stopped(task.worker.slot, failed)
-        task.held = []
+            if name in FAILING_EVENTS:
+                task.failed = True
+            elif name == "stopTest":
+                task.finished = event[1] + 1
+                if self.progress:
+                    self.progress.test_stopped(task.worker.slot, task.failed)
+                task.failed = False
+
+    def show_running(self, pool):
+        for worker in pool.workers.values():
+            index = worker.running_test() if worker.task else None
+            test = worker.task.tests[index] if index is not None else None
+            self.progress.show_running(worker.slot, test)
 
     def on_worker_lost(self, lost, pool):
         self.restarts += 1
-        task = lost.worker.task
-        worker = lost.worker
+        worker, task = lost.worker, lost.worker.task
         if lost.timed_out:
             how = f"was stopped after {self.options.timeout:g} s (--timeout)"
         else:
@@ -226,50 +218,60 @@ class Session:
             self.report_error(
                 unittest.suite._ErrorHolder(f"{worker!r}"), f"{worker!r} {how} between tests."
             )
-        elif task.running is not None:
-            self.report_lost_test(task, worker, how, lost.stacks)
         else:
-            self.report_lost_class(task, worker, how, lost.stacks)
+            self.report_lost_task(task, worker, how, lost.stacks)
+            task.worker = None
         if self.schedule and self.restarts <= self.max_restarts:
             # A worker killed inside a TransactionTestCase leaves rows behind:
             # its replacement clones its databases afresh.
             connections.close_all()
             pool.start(worker.slot, (replace(self.worker_setup, fresh_databases=True),))
 
-    def report_lost_test(self, task, worker, how, stacks):
-        test = task.tests[task.running]
-        remaining = task.tests[task.running + 1 :]
-        message = f"{worker!r} {how} while running {test.id()}."
-        if remaining:
-            self.schedule.requeue(self.new_task(remaining, requeued=True))
-            message += (
-                f" The {tests(len(remaining))} of {task.label} that had not run yet "
-                "went back in the queue for another worker."
-            )
-        if stacks:
-            message += f"\n\nStacks of the worker's threads when it was stopped:\n\n{stacks}"
-        task.held += [
-            ("addError", task.running, crash_error(message)),
-            ("stopTest", task.running),
-        ]
-        self.replay_held(task, failed=True)
-        task.worker = None
-
-    def report_lost_class(self, task, worker, how, stacks):
-        """Lost outside a test: in setUpClass, tearDownClass or a class cleanup."""
-        if task.finished == 0:
-            where = f"setUpClass ({task.label})"
+    def report_lost_task(self, task, worker, how, stacks):
+        """
+        Report where the worker was lost, from the position it shared, and
+        put back in the queue the class's tests that will not otherwise be
+        reported: those after the one it was running, and those it had
+        finished but whose outcomes had not been sent yet.
+        """
+        running = worker.running_test()
+        finished = worker.tests_finished()
+        if running is None and finished == 0:
+            # In setUpClass: running the class again would most likely fail
+            # the same way.
             message = (
                 f"{worker!r} {how} while setting up {task.label}; its "
                 f"{tests(len(task.tests))} did not run."
             )
+            self.report_class_error(f"setUpClass ({task.label})", message, stacks)
+            return
+        unreported = task.tests[task.finished : running if running is not None else finished]
+        later = task.tests[running + 1 :] if running is not None else task.tests[finished:]
+        if running is None:
+            message = f"{worker!r} {how} after the last test of {task.label} it ran."
         else:
-            where = f"tearDownClass ({task.label})"
-            message = f"{worker!r} {how} after the last test of {task.label}."
-        if stacks:
-            message += f"\n\nStacks of the worker's threads when it was stopped:\n\n{stacks}"
-        self.report_error(unittest.suite._ErrorHolder(where), message)
-        task.worker = None
+            message = f"{worker!r} {how} while running {task.tests[running].id()}."
+        if unreported or later:
+            self.schedule.requeue(self.new_task(unreported + later, requeued=True))
+            message += (
+                f" The {tests(len(unreported) + len(later))} of {task.label} not reported "
+                "yet went back in the queue for another worker."
+            )
+        if running is None:
+            self.report_class_error(f"tearDownClass ({task.label})", message, stacks)
+            return
+        message += stacks_section(stacks)
+        self.replay(
+            task,
+            [
+                ("startTest", running),
+                ("addError", running, crash_error(message)),
+                ("stopTest", running),
+            ],
+        )
+
+    def report_class_error(self, where, message, stacks):
+        self.report_error(unittest.suite._ErrorHolder(where), message + stacks_section(stacks))
 
     def report_error(self, test, message):
         self.result.addError(test, crash_error(message))

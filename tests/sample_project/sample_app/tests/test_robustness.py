@@ -97,6 +97,9 @@ if "interrupt" in CASES:
 
     class InterruptedTests(Checks, SimpleTestCase):
         def test_waits_to_be_interrupted(self):
+            # Workers send outcomes every 50 ms: test_a_before's has reached
+            # the parent by the time the run is interrupted.
+            time.sleep(0.5)
             record("interrupt-me")
             time.sleep(60)
 
