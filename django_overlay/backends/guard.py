@@ -13,6 +13,7 @@ check_test_database() does the same with the names recorded when setup began:
 a test NAME equal to a real one is refused before anything is created.
 """
 
+import os
 import re
 
 WORKER_SUFFIX = re.compile(r"_[1-9][0-9]*")
@@ -85,4 +86,10 @@ def check_test_database(connection, name):
             "escape. Nothing was dropped; choose a test database name without it."
         )
     test_name = _test_names.get(connection.alias, connection.settings_dict["NAME"])
-    check_derived("database", name, [test_name], _real_names.values())
+    real_names = list(_real_names.values())
+    if connection.vendor == "sqlite":
+        # A file's clones are named <root>_<worker><extension>.
+        root, extension = os.path.splitext(test_name)
+        if extension and str(name).endswith(extension) and name not in real_names:
+            name, test_name = str(name)[: -len(extension)], root
+    check_derived("database", name, [test_name], real_names)

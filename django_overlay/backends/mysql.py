@@ -82,7 +82,10 @@ def _clone_db(self, source_database_name, target_database_name):
 
 
 def _empty(self, source_database_name, target_database_name, error):
-    """Say why, once per source, and empty the half-made clone for mysqldump."""
+    """
+    Say why, once per source, and empty the half-made clone for mysqldump,
+    with the source's character set, which mysqldump's output assumes.
+    """
     with _lock:
         first = source_database_name not in _fallen_back
         _fallen_back.add(source_database_name)
@@ -94,17 +97,22 @@ def _empty(self, source_database_name, target_database_name, error):
     check_test_database(self.connection, target_database_name)
     quoted = self.connection.ops.quote_name(target_database_name)
     with self._nodb_cursor() as cursor:
+        charset, collation = _character_set(cursor, source_database_name)
         cursor.execute(f"DROP DATABASE {quoted}")
-        cursor.execute(f"CREATE DATABASE {quoted} {self.sql_table_creation_suffix()}")
+        cursor.execute(f"CREATE DATABASE {quoted} CHARACTER SET {charset} COLLATE {collation}")
 
 
-def _read_schema(cursor, source):
+def _character_set(cursor, database):
     cursor.execute(
         "SELECT default_character_set_name, default_collation_name "
         "FROM information_schema.schemata WHERE schema_name = %s",
-        [source],
+        [database],
     )
-    schema = Schema(*cursor.fetchone())
+    return cursor.fetchone()
+
+
+def _read_schema(cursor, source):
+    schema = Schema(*_character_set(cursor, source))
     cursor.execute(
         "SELECT table_name, table_type FROM information_schema.tables "
         "WHERE table_schema = %s ORDER BY table_name",
