@@ -39,7 +39,7 @@ CONCURRENT_VENDORS = frozenset({"postgresql", "mysql", "sqlite"})
 def setup_databases(verbosity, interactive, *, time_keeper=None, keepdb=False, parallel=0,
                     aliases=None, **kwargs):
     """Upstream's, with the guard's checks first and the clones made concurrently."""
-    check_test_names(aliases)
+    check_test_names(aliases, parallel)
     old_config = patches.original(f"{UTILS}.setup_databases")(
         verbosity,
         interactive,
@@ -80,36 +80,46 @@ def teardown_databases(old_config, verbosity, parallel=0, keepdb=False):
     run_concurrently(jobs, max(parallel, 1), verbosity=verbosity, keepdb=keepdb)
 
 
-def check_test_names(aliases):
+def check_test_names(aliases, parallel):
     """
     Record the real NAMEs, and refuse, before anything is created, a test
-    database that would be one of them.
+    database or a worker's clone that would be one of them.
     """
     connections = test_utils.connections
     guard.remember_real_names({alias: connections[alias].settings_dict for alias in connections})
     test_databases, _mirrors = test_utils.get_unique_databases_and_mirrors(aliases)
     for _name, database_aliases in test_databases.values():
         connection = connections[database_aliases[0]]
-        if connection.vendor in CONCURRENT_VENDORS:
-            test_name = connection.creation._get_test_db_name()
-            guard.remember_test_name(connection.alias, test_name)
-            check_name(connection, test_name)
+        if connection.vendor not in CONCURRENT_VENDORS:
+            continue
+        test_name = connection.creation._get_test_db_name()
+        guard.remember_test_name(connection.alias, test_name)
+        check_name(connection, test_name)
+        # The clones' names, as they will be once the test database exists.
+        test_connection = type(connection)(
+            {**connection.settings_dict, "NAME": test_name}, alias=connection.alias
+        )
+        for index in range(parallel if parallel > 1 else 0):
+            check_clone_name(test_connection, str(index + 1))
 
 
-def check_name(connection, name, source=None):
+def check_name(connection, name):
     """
-    guard.check_test_database(), but for in-memory SQLite databases and their
-    clones (by source, the test database they are made from), which have
-    nothing on disk or on a server to lose.
+    guard.check_test_database(), but for in-memory SQLite databases, which
+    have nothing on disk or on a server to lose.
     """
-    memory = connection.vendor == "sqlite" and connection.creation.is_in_memory_db(source or name)
-    if not memory:
+    if not _in_memory(connection, name):
         guard.check_test_database(connection, name)
 
 
 def check_clone_name(connection, suffix):
-    clone_name = connection.creation.get_test_db_clone_settings(suffix)["NAME"]
-    check_name(connection, clone_name, source=connection.settings_dict["NAME"])
+    # An in-memory database's clones are not named after it (see sqlite3).
+    if not _in_memory(connection, connection.settings_dict["NAME"]):
+        check_name(connection, connection.creation.get_test_db_clone_settings(suffix)["NAME"])
+
+
+def _in_memory(connection, name):
+    return connection.vendor == "sqlite" and connection.creation.is_in_memory_db(name)
 
 
 def clone_test_databases(sources, parallel, verbosity, keepdb, time_keeper):
