@@ -77,15 +77,11 @@ def _clone_db(self, source_database_name, target_database_name):
                 _copy(self, cursor, schema, source_database_name, target_database_name)
             return
         except (DatabaseError, Unsupported) as error:
-            _empty(self, source_database_name, target_database_name, error)
-    patches.original(f"{CREATION}._clone_db")(self, source_database_name, target_database_name)
+            _say_once(self, source_database_name, error)
+    _dump(self, source_database_name, target_database_name)
 
 
-def _empty(self, source_database_name, target_database_name, error):
-    """
-    Say why, once per source, and empty the half-made clone for mysqldump,
-    with the source's character set, which mysqldump's output assumes.
-    """
+def _say_once(self, source_database_name, error):
     with _lock:
         first = source_database_name not in _fallen_back
         _fallen_back.add(source_database_name)
@@ -94,12 +90,20 @@ def _empty(self, source_database_name, target_database_name, error):
             f"Cloning {source_database_name!r} with mysqldump, as Django does: the "
             f"server refused the copy in the server ({error})."
         )
+
+
+def _dump(self, source_database_name, target_database_name):
+    """
+    Upstream's mysqldump, into the clone made afresh (it may be half-filled)
+    with the source's character set, which mysqldump's output assumes.
+    """
     check_test_database(self.connection, target_database_name)
     quoted = self.connection.ops.quote_name(target_database_name)
     with self._nodb_cursor() as cursor:
         charset, collation = _character_set(cursor, source_database_name)
         cursor.execute(f"DROP DATABASE {quoted}")
         cursor.execute(f"CREATE DATABASE {quoted} CHARACTER SET {charset} COLLATE {collation}")
+    patches.original(f"{CREATION}._clone_db")(self, source_database_name, target_database_name)
 
 
 def _character_set(cursor, database):
