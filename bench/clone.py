@@ -134,6 +134,7 @@ def benchmark(backend, workers, runs):
     from django.test.utils import NullTimeKeeper
 
     from django_overlay import patches
+    from django_overlay.backends import sqlite3 as overlay_sqlite
     from django_overlay.runner import databases
 
     sources = [connections[alias] for alias in ALIASES]
@@ -174,6 +175,11 @@ def benchmark(backend, workers, runs):
                 for index in range(n)
             ]
             databases.run_concurrently(jobs, n, verbosity=0, keepdb=False)
+            if backend == "sqlite":
+                # The snapshot goes with the alias's test database, which the
+                # bench keeps: discard it, so that every run writes its own.
+                for connection in sources:
+                    overlay_sqlite._discard_snapshot(connection.alias)
 
         modes = {
             "upstream": (upstream_setup, upstream_teardown),
