@@ -47,7 +47,8 @@ POSTGRESQL_SCHEMA = [
     "CREATE FUNCTION audit_book() RETURNS trigger LANGUAGE plpgsql AS "
     "$$ BEGIN INSERT INTO audit (note) VALUES ('book ' || NEW.id); RETURN NEW; END $$",
     "CREATE TRIGGER book_audit AFTER INSERT ON book FOR EACH ROW EXECUTE FUNCTION audit_book()",
-    "CREATE VIEW b_titles AS SELECT b.title, a.name FROM book b JOIN author a ON a.id = b.author_id",
+    "CREATE VIEW b_titles AS "
+    "SELECT b.title, a.name FROM book b JOIN author a ON a.id = b.author_id",
     "CREATE VIEW a_long_titles AS SELECT title FROM b_titles WHERE length(title) > 5",
     "INSERT INTO author (name, born) VALUES ('Ann', '1970-01-02'), ('Bob', NULL), ('Cy', NULL)",
     "DELETE FROM author WHERE name = 'Cy'",
@@ -72,7 +73,8 @@ MARIADB_SCHEMA = [
     "CREATE FUNCTION book_count(wanted int) RETURNS int DETERMINISTIC READS SQL DATA "
     "RETURN (SELECT COUNT(*) FROM book WHERE author_id = wanted)",
     "CREATE PROCEDURE add_author(IN wanted varchar(50)) INSERT INTO author (name) VALUES (wanted)",
-    "CREATE VIEW b_titles AS SELECT b.title, a.name FROM book b JOIN author a ON a.id = b.author_id",
+    "CREATE VIEW b_titles AS "
+    "SELECT b.title, a.name FROM book b JOIN author a ON a.id = b.author_id",
     "CREATE VIEW a_long_titles AS SELECT title FROM b_titles WHERE LENGTH(title) > 5",
     "SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_AUTO_VALUE_ON_ZERO')",
     "INSERT INTO author (id, name) VALUES (0, 'Zero')",
@@ -93,7 +95,8 @@ SQLITE_SCHEMA = [
     "CREATE TABLE audit (id integer PRIMARY KEY AUTOINCREMENT, note text NOT NULL)",
     "CREATE TRIGGER book_audit AFTER INSERT ON book BEGIN "
     "INSERT INTO audit (note) VALUES ('book ' || NEW.id); END",
-    "CREATE VIEW b_titles AS SELECT b.title, a.name FROM book b JOIN author a ON a.id = b.author_id",
+    "CREATE VIEW b_titles AS "
+    "SELECT b.title, a.name FROM book b JOIN author a ON a.id = b.author_id",
     "CREATE VIEW a_long_titles AS SELECT title FROM b_titles WHERE length(title) > 5",
     "INSERT INTO author (name, born) VALUES ('Ann', '1970-01-02'), ('Bob', NULL), ('Cy', NULL)",
     "DELETE FROM author WHERE name = 'Cy'",
@@ -160,7 +163,9 @@ class PostgreSQLServer:
             "ORDER BY 1",
         }
         with self.connect(name) as connection:
-            described = {key: connection.execute(query).fetchall() for key, query in queries.items()}
+            described = {
+                key: connection.execute(query).fetchall() for key, query in queries.items()
+            }
             described["rows"] = {
                 table: connection.execute(f'SELECT * FROM "{table}" ORDER BY 1').fetchall()
                 for table, kind in described["tables"]
@@ -282,7 +287,9 @@ def cloned(server, use_databases, name):
     server.made += [test_name, *clone_names]
     server.create(test_name, server.schema)
     use_databases({"default": {**server.settings, "NAME": name}})
-    old_config = test_utils.setup_databases(verbosity=0, interactive=False, keepdb=True, parallel=WORKERS)
+    old_config = test_utils.setup_databases(
+        verbosity=0, interactive=False, keepdb=True, parallel=WORKERS
+    )
     try:
         described = [server.describe(database) for database in (test_name, *clone_names)]
     finally:
@@ -380,7 +387,9 @@ def test_sqlite_file_clones_are_exact(use_databases, overlay, tmp_path):
             }
         }
     )
-    old_config = test_utils.setup_databases(verbosity=0, interactive=False, keepdb=True, parallel=WORKERS)
+    old_config = test_utils.setup_databases(
+        verbosity=0, interactive=False, keepdb=True, parallel=WORKERS
+    )
     try:
         for n in range(1, WORKERS + 1):
             clone = sqlite3.connect(tmp_path / f"test_{n}.sqlite3")
