@@ -305,6 +305,35 @@ def test_clones_are_exact(server, use_databases, overlay):
     assert left == set()
 
 
+def test_keepdb_keeps_the_clones(server, use_databases, overlay):
+    """A second run with --keepdb uses the clones the first one kept, rows and all."""
+    name = f"overlay_keepdb_{PID}"
+    test_name, clone = f"test_{name}", f"test_{name}_1"
+    server.made += [test_name, clone, f"test_{name}_2"]
+    server.create(test_name, server.schema)
+    use_databases({"default": {**server.settings, "NAME": name}})
+
+    def setup():
+        return test_utils.setup_databases(
+            verbosity=0, interactive=False, keepdb=True, parallel=WORKERS
+        )
+
+    test_utils.teardown_databases(setup(), verbosity=0, parallel=WORKERS, keepdb=True)
+    marker = "INSERT INTO author (name) VALUES ('only in the clone')"
+    if server.kind == "postgresql":
+        with server.connect(clone) as connection:
+            connection.execute(marker)
+    else:
+        server.query(marker, database=clone)
+    old_config = setup()
+    try:
+        rows = server.describe(clone)["rows"]["author"]
+    finally:
+        test_utils.teardown_databases(old_config, verbosity=0, parallel=WORKERS)
+    assert "only in the clone" in {row[1] for row in rows}
+    assert server.databases() & set(server.made) == set()
+
+
 def test_clones_are_made_and_dropped_by_threads(server, use_databases, overlay, monkeypatch):
     """Upstream clones and drops on the main thread, one database after another."""
     from django.db.backends.base import creation
