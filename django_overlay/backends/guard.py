@@ -54,8 +54,10 @@ def check_derived(kind, name, test_names, protected=(), *, ignore_case=False):
 
 
 # alias -> NAME as the settings gave it before any test database replaced it
-# there, which is then the only place upstream kept it; and alias -> its test
-# database's name. Recorded by the overlay's setup_databases().
+# there, which is then the only place upstream kept it; and alias -> the test
+# databases' names derived from it. Recorded by the overlay's
+# setup_databases(), each time it runs: a test may run it again inside a run
+# (Django's own suite does), deriving a test name from the test database's.
 _real_names = {}
 _test_names = {}
 
@@ -67,7 +69,7 @@ def remember_real_names(databases):
 
 
 def remember_test_name(alias, test_name):
-    _test_names[alias] = test_name
+    _test_names.setdefault(alias, set()).add(test_name)
 
 
 def check_test_database(connection, name):
@@ -85,11 +87,15 @@ def check_test_database(connection, name):
             f"{quote}, which the {connection.vendor} backend's quoting does not "
             "escape. Nothing was dropped; choose a test database name without it."
         )
-    test_name = _test_names.get(connection.alias, connection.settings_dict["NAME"])
+    test_names = _test_names.get(connection.alias, {connection.settings_dict["NAME"]})
     real_names = list(_real_names.values())
-    if connection.vendor == "sqlite":
-        # A file's clones are named <root>_<worker><extension>.
-        root, extension = os.path.splitext(test_name)
-        if extension and str(name).endswith(extension) and name not in real_names:
-            name, test_name = str(name)[: -len(extension)], root
-    check_derived("database", name, [test_name], real_names)
+    if connection.vendor == "sqlite" and name not in real_names:
+        # A file's clones are named <root>_<worker><extension>: compare roots.
+        for extension in {os.path.splitext(test_name)[1] for test_name in test_names} - {""}:
+            if str(name).endswith(extension):
+                name = str(name)[: -len(extension)]
+                test_names = [
+                    test_name.removesuffix(extension) for test_name in test_names
+                ]
+                break
+    check_derived("database", name, test_names, real_names)
