@@ -214,6 +214,20 @@ REPLACED_BEHAVIOUR_TESTS = {
         {(5, 2)},
         "asserts Django 5.2's single process under forkserver; the overlay runs N, as 6.0 does",
     ),
+    "backends.mysql.test_creation.DatabaseCreationTests.test_clone_test_db_options_ordering": (
+        {(5, 2), (6, 0), (6, 1)},
+        "asserts that _clone_db() runs mysqldump; the overlay copies inside the server",
+    ),
+    "backends.mysql.test_creation.DatabaseCreationTests"
+    ".test_clone_test_db_subprocess_mysqldump_error": (
+        {(6, 0), (6, 1)},
+        "asserts that _clone_db() runs mysqldump; the overlay copies inside the server",
+    ),
+    "backends.mysql.test_creation.DatabaseCreationTests"
+    ".test_clone_test_db_subprocess_mysql_error": (
+        {(6, 0), (6, 1)},
+        "asserts that _clone_db() runs mysqldump; the overlay copies inside the server",
+    ),
     "backends.sqlite.test_creation.TestDbSignatureTests"
     ".test_get_test_db_clone_settings_not_supported": (
         {(5, 2)},

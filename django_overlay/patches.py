@@ -42,6 +42,7 @@ class Patch:
 
 
 RUNNER = "django.test.runner"
+UTILS = "django.test.utils"
 SQLITE = "django.db.backends.sqlite3.creation.DatabaseCreation"
 POSTGRESQL = "django.db.backends.postgresql.creation.DatabaseCreation"
 MYSQL = "django.db.backends.mysql.creation.DatabaseCreation"
@@ -65,6 +66,12 @@ PATCHES = (
         "django_overlay.runner.discover.add_arguments",
     ),
     Patch(f"{RUNNER}.DiscoverRunner.__init__", "django_overlay.runner.discover.init"),
+    Patch(f"{UTILS}.setup_databases", "django_overlay.runner.databases.setup_databases"),
+    Patch(f"{RUNNER}._setup_databases", "django_overlay.runner.databases.setup_databases"),
+    Patch(f"{UTILS}.teardown_databases", "django_overlay.runner.databases.teardown_databases"),
+    Patch(
+        f"{RUNNER}._teardown_databases", "django_overlay.runner.databases.teardown_databases"
+    ),
     Patch(
         f"{RUNNER}.DiscoverRunner.build_suite", "django_overlay.runner.discover.build_suite"
     ),
@@ -100,11 +107,7 @@ PATCHES = (
     Patch(
         f"{SQLITE}._destroy_test_db", "django_overlay.backends.sqlite3._destroy_test_db"
     ),
-    Patch(
-        f"{POSTGRESQL}._clone_test_db",
-        None,
-        note="upstream's template clone is kept until fast cloning lands",
-    ),
+    Patch(f"{POSTGRESQL}._clone_test_db", "django_overlay.backends.postgresql._clone_test_db"),
     Patch(
         f"{POSTGRESQL}.get_test_db_clone_settings",
         None,
@@ -113,8 +116,9 @@ PATCHES = (
     Patch(
         f"{MYSQL}._clone_test_db",
         None,
-        note="upstream's mysqldump clone is kept until in-server cloning lands",
+        note="upstream's creates (or, with --keepdb, keeps) the empty clone for _clone_db",
     ),
+    Patch(f"{MYSQL}._clone_db", "django_overlay.backends.mysql._clone_db"),
     Patch(
         f"{MYSQL}.get_test_db_clone_settings",
         None,

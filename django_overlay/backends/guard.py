@@ -8,9 +8,12 @@ after them with the worker's number. A bug, or settings that make a derived
 name collide with a real one (main user ``app_1``, test user ``app``), must
 not cost anyone a real database: every DROP goes through check_derived()
 first, which raises rather than lets a name through that it cannot trace back
-to the test settings.
+to the test settings. For PostgreSQL, MySQL and SQLite databases,
+check_test_database() does the same with the names recorded when setup began:
+a test NAME equal to a real one is refused before anything is created.
 """
 
+import os
 import re
 
 WORKER_SUFFIX = re.compile(r"_[1-9][0-9]*")
@@ -47,3 +50,52 @@ def check_derived(kind, name, test_names, protected=(), *, ignore_case=False):
             f"name {', '.join(map(repr, bases)) or 'none'}, and a worker's is one "
             "of those followed by _<worker number>. Nothing was dropped."
         )
+
+
+
+# alias -> NAME as the settings gave it before any test database replaced it
+# there, which is then the only place upstream kept it; and alias -> the test
+# databases' names derived from it. Recorded by the overlay's
+# setup_databases(), each time it runs: a test may run it again inside a run
+# (Django's own suite does), deriving a test name from the test database's.
+_real_names = {}
+_test_names = {}
+
+
+def remember_real_names(databases):
+    """Record each alias's NAME, from DATABASES as it is before setup."""
+    for alias, settings_dict in databases.items():
+        _real_names.setdefault(alias, settings_dict.get("NAME"))
+
+
+def remember_test_name(alias, test_name):
+    _test_names.setdefault(alias, set()).add(test_name)
+
+
+def check_test_database(connection, name):
+    """
+    Raise NotATestName unless name is the alias's test database, or a
+    worker's clone of it, and is neither a real database's NAME nor a name
+    that the backend's quoting cannot keep in one piece, and so would turn
+    into another name, or into SQL, in the statement.
+    """
+    # SQLite's names are file paths, never put into SQL.
+    quote = "" if connection.vendor == "sqlite" else connection.ops.quote_name("")[:1]
+    if quote and quote in str(name):
+        raise NotATestName(
+            f"Refusing to create or drop the database {name!r}: its name contains "
+            f"{quote}, which the {connection.vendor} backend's quoting does not "
+            "escape. Nothing was dropped; choose a test database name without it."
+        )
+    test_names = _test_names.get(connection.alias, {connection.settings_dict["NAME"]})
+    real_names = list(_real_names.values())
+    if connection.vendor == "sqlite" and name not in real_names:
+        # A file's clones are named <root>_<worker><extension>: compare roots.
+        for extension in {os.path.splitext(test_name)[1] for test_name in test_names} - {""}:
+            if str(name).endswith(extension):
+                name = str(name)[: -len(extension)]
+                test_names = [
+                    test_name.removesuffix(extension) for test_name in test_names
+                ]
+                break
+    check_derived("database", name, test_names, real_names)

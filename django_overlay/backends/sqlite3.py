@@ -19,6 +19,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import threading
 
 from django.db import NotSupportedError
 
@@ -30,6 +31,9 @@ CREATION = "django.db.backends.sqlite3.creation.DatabaseCreation"
 # from what the parent hands over. It keeps its value after teardown removes
 # the directory, so that a late call for a clone's NAME creates nothing.
 _snapshot_directory = None
+# The workers' clones are made concurrently (runner.databases); an alias's
+# snapshot is written by the first of them.
+_snapshot_lock = threading.Lock()
 
 
 def snapshot_directory():
@@ -92,16 +96,17 @@ def _clone_test_db(self, suffix, verbosity, keepdb=False):
     """Write the alias's snapshot once, however many workers will load it."""
     if not _hands_over_through_snapshot(self, self.connection.settings_dict["NAME"]):
         return patches.original(f"{CREATION}._clone_test_db")(self, suffix, verbosity, keepdb)
-    snapshot_directory()
-    path = self.get_test_db_clone_settings(suffix)["NAME"]
-    if os.path.exists(path):
-        return
-    self.connection.ensure_connection()
-    snapshot = sqlite3.connect(path)
-    try:
-        self.connection.connection.backup(snapshot)
-    finally:
-        snapshot.close()
+    with _snapshot_lock:
+        snapshot_directory()
+        path = self.get_test_db_clone_settings(suffix)["NAME"]
+        if os.path.exists(path):
+            return
+        self.connection.ensure_connection()
+        snapshot = sqlite3.connect(path)
+        try:
+            self.connection.connection.backup(snapshot)
+        finally:
+            snapshot.close()
 
 
 def _destroy_test_db(self, test_database_name, verbosity):

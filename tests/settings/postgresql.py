@@ -21,7 +21,11 @@ server = {
     "USER": os.environ.get("DJANGO_OVERLAY_PG_USER", "postgres"),
 }
 
+# Runs that share a server name their databases apart with
+# DJANGO_OVERLAY_DB_NAME_PREFIX (test_<prefix>, test_<prefix>_other, ...).
+prefix = os.environ.get("DJANGO_OVERLAY_DB_NAME_PREFIX", "django_overlay")
+
 DATABASES = {
-    "default": {**server, "NAME": "django_overlay"},
-    "other": {**server, "NAME": "django_overlay_other"},
+    "default": {**server, "NAME": prefix},
+    "other": {**server, "NAME": f"{prefix}_other"},
 }
