@@ -76,6 +76,7 @@ PATCHES = (
         f"{RUNNER}.RemoteTestResult.check_picklable",
         "django_overlay.runner.outcomes.check_picklable",
     ),
+    Patch(f"{RUNNER}.RemoteTestResult.addSkip", "django_overlay.runner.outcomes.add_skip"),
     Patch(
         f"{RUNNER}.RemoteTestResult.check_subtest_picklable",
         "django_overlay.runner.outcomes.check_subtest_picklable",

@@ -17,8 +17,11 @@ from unittest.case import _subtest_msg_sentinel, _SubTest
 
 import tblib.pickling_support
 
+from .. import patches
+
 tblib.pickling_support.install()
 
+REMOTE_RESULT = "django.test.runner.RemoteTestResult"
 # Events that carry an exc_info tuple, and its position after the event name.
 EXC_INFO_AT = {"addError": -1, "addFailure": -1, "addSubTest": 2, "addExpectedFailure": -1}
 
@@ -34,14 +37,18 @@ def survives_pickling(value):
 
 def picklable_event(event):
     """The event, with any part that would not reach the parent replaced."""
+    name, *arguments = event
+    if name == "addSubTest":
+        # Always: unittest tells a subtest without a message by identity with
+        # a sentinel, which a pickled subtest would not keep (the report would
+        # read "[<object object at 0x...>]").
+        arguments[1] = DetachedSubTest.from_subtest(arguments[1])
+        event = (name, *arguments)
     if survives_pickling(event):
         return event
-    name, *arguments = event
     if name in EXC_INFO_AT:
         position = EXC_INFO_AT[name]
         arguments[position] = picklable_exc_info(arguments[position])
-    if name == "addSubTest":
-        arguments[1] = DetachedSubTest.from_subtest(arguments[1])
     if name == "addSkip" and not survives_pickling(arguments[1]):
         arguments[1] = _describe(arguments[1])
     return (name, *arguments)
@@ -262,6 +269,19 @@ def check_picklable(self, test, err):
 
 def check_subtest_picklable(self, test, subtest):
     """RemoteTestResult.check_subtest_picklable: see check_picklable."""
+
+
+def add_skip(self, test, reason):
+    """
+    RemoteTestResult.addSkip. An event names its test by index, testsRun - 1,
+    but Python 3.12+ skips a test marked @skip (or in a class marked so)
+    without startTest(), so testsRun stays behind: the skip, and every event
+    of the class's later tests, would go to the test before. A skip that
+    does not follow its own test's startTest() counts the test here.
+    """
+    if not self.events or self.events[-1][0] == "stopTest":
+        self.testsRun += 1
+    patches.original(f"{REMOTE_RESULT}.addSkip")(self, test, reason)
 
 
 def crash_error(description):
