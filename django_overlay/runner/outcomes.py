@@ -37,18 +37,14 @@ def survives_pickling(value):
 
 def picklable_event(event):
     """The event, with any part that would not reach the parent replaced."""
-    name, *arguments = event
-    if name == "addSubTest":
-        # Always: unittest tells a subtest without a message by identity with
-        # a sentinel, which a pickled subtest would not keep (the report would
-        # read "[<object object at 0x...>]").
-        arguments[1] = DetachedSubTest.from_subtest(arguments[1])
-        event = (name, *arguments)
     if survives_pickling(event):
         return event
+    name, *arguments = event
     if name in EXC_INFO_AT:
         position = EXC_INFO_AT[name]
         arguments[position] = picklable_exc_info(arguments[position])
+    if name == "addSubTest":
+        arguments[1] = DetachedSubTest.from_subtest(arguments[1])
     if name == "addSkip" and not survives_pickling(arguments[1]):
         arguments[1] = _describe(arguments[1])
     return (name, *arguments)
@@ -257,6 +253,17 @@ def attach_subtest(event, test):
     """In the parent: give a detached subtest back its test case."""
     if event[0] == "addSubTest" and isinstance(event[2], DetachedSubTest):
         return (event[0], event[1], event[2].attach(test), *event[3:])
+    return event
+
+
+def restore_subtest_sentinel(event):
+    """
+    In the parent: unittest tells a subtest without a message by identity
+    with a sentinel, which pickling replaced by a new object (the report
+    would read "[<object object at 0x...>]"); put it back (patches/0002).
+    """
+    if event[0] == "addSubTest" and type(getattr(event[2], "_message", None)) is object:
+        event[2]._message = _subtest_msg_sentinel
     return event
 
 
