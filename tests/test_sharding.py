@@ -3,6 +3,7 @@
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import unittest
@@ -91,3 +92,25 @@ def test_django_suite_shards_cover_it_exactly_once(tmp_path):
         for label in heavy
     ]
     assert owners[0] != owners[1]
+
+
+def test_manage_py_bad_shard_is_a_usage_error(sample):
+    run = sample.run("sample_app.tests.test_report", "--shard", "5/4")
+    assert run.returncode == 2, run.output
+    assert "argument --shard: '5/4' is not a shard K/N" in run.stderr
+
+
+def test_shards_of_the_sample_project_leave_durations_alone(sample, tmp_path):
+    """Both shards run, in parallel, and neither writes the durations file."""
+    durations = tmp_path / "durations.json"
+    counts = []
+    for number in (1, 2):
+        run = sample.run(
+            "sample_app.tests.test_workers",
+            "--parallel", "2", "--shard", f"{number}/2", "--durations-file", str(durations),
+            start_method="spawn",
+        )
+        run.assert_succeeded()
+        counts.append(int(re.search(r"^Ran (\d+) tests?", run.stderr, re.M)[1]))
+    assert not durations.exists()
+    assert all(counts)
