@@ -217,7 +217,15 @@ def take_shard(runner, make_suite, tests):
     known = durations.load(
         options.durations_file or durations.default_path(), options.durations_from_junit
     )
-    selected = sharding.select(tests, runner.shard, known)
+    # As build_suite() orders the kinds of tests, and as many processes as
+    # it will ask for.
+    selected = sharding.select(
+        tests,
+        runner.shard,
+        known,
+        processes=max(runner.parallel, 1),
+        reorder_by=(unittest.loader._FailedTest, *runner.reorder_by),
+    )
     runner.log(f"Shard {runner.shard}: {len(selected)} of the {len(tests)} test(s).")
     return make_suite(selected)
 

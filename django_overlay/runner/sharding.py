@@ -7,20 +7,29 @@ loaded tests and the durations, and keeps its own part; so the N parts cover
 the suite exactly once with no coordination. A class stays whole, as in a
 parallel run: its setUpClass and fixtures are shared by its tests.
 
-The partition balances the shards' total durations: classes longest first
-(greedy longest-processing-time), each onto the shard with the least work so
-far. The length of a class is what the durations recorded for it, else its
-test count times the typical time per test (scheduling.estimated_seconds);
-with no durations at all, shards balance test counts. Ties are broken by
-class label and shard number, never by load order or hashing, so the same
-inputs give the same shards on every machine and Python.
+The partition balances the shards' estimated run times: classes longest
+first (greedy longest-processing-time), each onto the shard whose estimate
+grows least. The length of a class is what the durations recorded for it,
+else its test count times the typical time per test
+(scheduling.estimated_seconds); with no durations at all, shards balance test
+counts. Ties are broken by class label and shard number, never by load order
+or hashing, so the same inputs give the same shards on every machine and
+Python.
+
+A shard's run time is not its total work when it runs in parallel: its
+workers take Django's kinds of tests in order (scheduling.py), so a long
+class of a later kind (a 150 s SimpleTestCase in Django's own suite) starts
+only once the earlier kinds are handed out, and a class is never split. The
+estimate is the longer of the work spread over the processes and, for each
+kind, the earlier kinds' work spread over them plus that kind's longest
+class. With one process it is the total work. The N runs of a split must
+use the same --parallel, as they must see the same tests and durations.
 """
 
 import argparse
-import heapq
 from dataclasses import dataclass
 
-from .scheduling import class_label, estimated_seconds
+from .scheduling import class_label, estimated_seconds, kind_of
 
 
 @dataclass(frozen=True)
@@ -65,22 +74,48 @@ def units_of(tests):
     return [_Unit(number, label, grouped) for number, (label, grouped) in enumerate(groups.items())]
 
 
-def partition(tests, count, durations):
+class _Load:
+    """A shard's work and longest class for each kind of test."""
+
+    def __init__(self, kinds):
+        self.work = [0.0] * kinds
+        self.longest = [0.0] * kinds
+
+    def estimate(self, processes, kind=None, seconds=0.0):
+        """The shard's run time, with a class of kind and seconds added."""
+        spread = (sum(self.work) + seconds) / processes
+        earlier = 0.0
+        for position, (work, longest) in enumerate(zip(self.work, self.longest)):
+            if position == kind:
+                work, longest = work + seconds, max(longest, seconds)
+            spread = max(spread, earlier / processes + longest)
+            earlier += work
+        return spread
+
+    def add(self, kind, seconds):
+        self.work[kind] += seconds
+        self.longest[kind] = max(self.longest[kind], seconds)
+
+
+def partition(tests, count, durations, processes=1, reorder_by=()):
     """The labels of the classes in each of count shards: a list of sets."""
     units = units_of(tests)
     estimates = estimated_seconds(units, durations)
+    kinds = {unit.number: kind_of(unit.tests[0], reorder_by) for unit in units}
     ordered = sorted(units, key=lambda unit: (-estimates[unit.number], unit.label))
-    # (work so far, shard index): the least loaded shard, lowest index first.
-    loads = [(0.0, index) for index in range(count)]
+    loads = [_Load(len(reorder_by) + 1) for _ in range(count)]
     shards = [set() for _ in range(count)]
     for unit in ordered:
-        work, index = heapq.heappop(loads)
+        kind, seconds = kinds[unit.number], estimates[unit.number]
+        index = min(
+            range(count), key=lambda index: (loads[index].estimate(processes, kind, seconds), index)
+        )
+        loads[index].add(kind, seconds)
         shards[index].add(unit.label)
-        heapq.heappush(loads, (work + estimates[unit.number], index))
     return shards
 
 
-def select(tests, shard, durations):
+def select(tests, shard, durations, processes=1, reorder_by=()):
     """The tests of this shard, in their given order."""
-    labels = partition(tests, shard.count, durations)[shard.number - 1]
+    labels = partition(tests, shard.count, durations, processes, reorder_by)[shard.number - 1]
     return [test for test in tests if class_label(test) in labels]
