@@ -10,16 +10,19 @@ import unittest
 from pathlib import Path
 
 import pytest
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, TestCase
 
 from django_overlay.runner import sharding
 
 SHARDS_SCRIPT = Path(__file__).resolve().parent / "scripts" / "django_suite_shards.py"
 
 
-def make_tests(name, count):
+REORDER_BY = (unittest.loader._FailedTest, TestCase, SimpleTestCase)
+
+
+def make_tests(name, count, base=SimpleTestCase):
     methods = {f"test_{index}": lambda self: None for index in range(count)}
-    test_class = type(name, (SimpleTestCase,), {"__module__": "app.tests", **methods})
+    test_class = type(name, (base,), {"__module__": "app.tests", **methods})
     return [test_class(method) for method in unittest.defaultTestLoader.getTestCaseNames(test_class)]
 
 
@@ -40,6 +43,27 @@ def test_balanced_by_durations_longest_first():
     # A (10) -> 1; B (6) -> 2; C (5) -> 2, which has 6 < 10; D (1) -> 1, 10 < 11.
     shards = sharding.partition(tests, 2, durations)
     assert shards == [{"app.tests.A", "app.tests.D"}, {"app.tests.B", "app.tests.C"}]
+
+
+def test_parallel_shards_keep_a_long_later_kind_class_alone():
+    """
+    In a parallel run the TestCase classes go first, so a long SimpleTestCase
+    class starts only after the TestCase classes of its shard are handed out:
+    its shard gets none, rather than the equal total work alone would give it.
+    """
+    tests = make_tests("Long", 1) + [
+        test for name in ("T1", "T2", "T3", "T4") for test in make_tests(name, 1, TestCase)
+    ]
+    durations = {"app.tests.Long": 100.0, **{f"app.tests.T{n}": 50.0 for n in range(1, 5)}}
+    assert sharding.partition(tests, 2, durations, processes=2, reorder_by=REORDER_BY) == [
+        {"app.tests.Long"},
+        {"app.tests.T1", "app.tests.T2", "app.tests.T3", "app.tests.T4"},
+    ]
+    # One process: the total work is the run time.
+    assert sharding.partition(tests, 2, durations, processes=1, reorder_by=REORDER_BY) == [
+        {"app.tests.Long", "app.tests.T3"},
+        {"app.tests.T1", "app.tests.T2", "app.tests.T4"},
+    ]
 
 
 def test_falls_back_to_test_counts():
