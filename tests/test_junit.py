@@ -56,15 +56,17 @@ def test_report(sample, tmp_path, arguments):
     assert SCHEMA.validate(document), SCHEMA.error_log
     assert outcomes(document) == EXPECTED
     (slow,) = document.xpath("//testcase[@name='test_slow']")
-    # Measured where the test ran, not when its events were replayed.
-    if sys.version_info >= (3, 12) or arguments[1] == "1":
+    # Measured where the test ran, not when its events were replayed; workers
+    # report durations from Python 3.12 on.
+    measured = sys.version_info >= (3, 12) or arguments[1] == "1"
+    if measured:
         assert float(slow.get("time")) >= 0.25
     (errors,) = document.xpath("//testcase[@name='test_errors']/error")
     assert 'raise ValueError("broken on purpose")' in errors.text
     # No temporary file is left beside the report.
     assert [path.name for path in report.parent.iterdir()] == ["junit.xml"]
     durations = from_junit([report.parent])
-    assert durations[f"{JUNIT}.OutcomeTests"] >= 0.25
+    assert durations[f"{JUNIT}.OutcomeTests"] >= (0.25 if measured else 0)
 
 
 def test_skips_keep_their_names(sample):
