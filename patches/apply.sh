@@ -43,8 +43,12 @@ for line in "${@:-6.1}"; do
     tar -xzf "$work/$line"/*.tar.gz -C "$work/$line"
     tree=$(find "$work/$line" -mindepth 1 -maxdepth 1 -type d)
     while read -r name; do
-        echo "Applying $name"
-        patch --directory "$tree" --strip 1 --forward --batch --quiet < "patches/$name"
+        # A release whose code differs where a patch applies has its own
+        # version of it in patches/<line>/, as a backport would.
+        file="patches/$line/$name"
+        [[ -f "$file" ]] || file="patches/$name"
+        echo "Applying $file"
+        patch --directory "$tree" --strip 1 --forward --batch --quiet < "$file"
     done < patches/series
     (
         cd "$tree/tests"
