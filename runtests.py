@@ -73,7 +73,47 @@ def parse_arguments(argv):
             "$DJANGO_SETTINGS_MODULE, else Django's test_sqlite)"
         ),
     )
+    # The overlay's options of DiscoverRunner that Django's runtests.py,
+    # whose parser is strict, cannot take: they reach the runner as keywords.
+    parser.add_argument("--shard", metavar="K/N", help="run the K-th of N parts of the suite")
+    parser.add_argument("--junit-xml", metavar="PATH", help="also write JUnit XML to PATH")
+    parser.add_argument(
+        "--durations-file",
+        metavar="PATH",
+        help="class durations to order the run and balance --shard by",
+    )
+    parser.add_argument(
+        "--durations-from-junit",
+        action="append",
+        metavar="PATH",
+        help="also read class durations from JUnit XML files (a file or a directory)",
+    )
     options, passthrough = parser.parse_known_args(argv)
+    options.runner_options = {
+        name: getattr(options, name)
+        for name in ("shard", "junit_xml", "durations_file", "durations_from_junit")
+        if getattr(options, name)
+    }
+    if options.no_overlay and options.runner_options:
+        parser.error(
+            "--shard, --junit-xml, --durations-file and --durations-from-junit "
+            "are the overlay's: they cannot be used with --no-overlay"
+        )
+    if options.shard:
+        from django_overlay.runner.sharding import parse
+
+        try:
+            parse(options.shard)
+        except argparse.ArgumentTypeError as error:
+            parser.error(f"argument --shard: {error}")
+    # Relative to where the command was given, not to the suite's directory.
+    for name in ("junit_xml", "durations_file"):
+        if name in options.runner_options:
+            options.runner_options[name] = os.path.abspath(options.runner_options[name])
+    if "durations_from_junit" in options.runner_options:
+        options.runner_options["durations_from_junit"] = [
+            os.path.abspath(path) for path in options.durations_from_junit
+        ]
     if options.start_method is None and os.environ.get(START_METHOD_VARIABLE):
         options.start_method = os.environ[START_METHOD_VARIABLE]
         if options.start_method not in multiprocessing.get_all_start_methods():
@@ -267,6 +307,22 @@ def leave_out_replaced_behaviour_tests():
     DiscoverRunner.load_tests_for_label = load_tests_for_label
 
 
+def pass_runner_options(runner_options):
+    """
+    Django's runtests.py makes its DiscoverRunner with keywords of its own;
+    add the overlay's, which the overlay's DiscoverRunner.__init__ takes.
+    Only the parent makes a runner, so workers need nothing of this.
+    """
+    from django.test.runner import DiscoverRunner
+
+    init = DiscoverRunner.__init__
+
+    def __init__(self, *args, **kwargs):
+        init(self, *args, **runner_options, **kwargs)
+
+    DiscoverRunner.__init__ = __init__
+
+
 def run_suite(suite, passthrough):
     """
     Run Django's runtests.py as __main__ in this process, so that it runs with
@@ -296,6 +352,7 @@ def main():
 
         django_overlay.install()
         leave_out_replaced_behaviour_tests()
+        pass_runner_options(options.runner_options)
     run_suite(suite, passthrough)
 
 

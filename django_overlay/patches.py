@@ -76,9 +76,14 @@ PATCHES = (
         f"{RUNNER}.DiscoverRunner.build_suite", "django_overlay.runner.discover.build_suite"
     ),
     Patch(
+        f"{RUNNER}.DiscoverRunner.get_resultclass",
+        "django_overlay.runner.discover.get_resultclass",
+    ),
+    Patch(
         f"{RUNNER}.RemoteTestResult.check_picklable",
         "django_overlay.runner.outcomes.check_picklable",
     ),
+    Patch(f"{RUNNER}.RemoteTestResult.addSkip", "django_overlay.runner.outcomes.add_skip"),
     Patch(
         f"{RUNNER}.RemoteTestResult.check_subtest_picklable",
         "django_overlay.runner.outcomes.check_subtest_picklable",

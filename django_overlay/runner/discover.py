@@ -1,8 +1,9 @@
 """
 Replacements for methods of django.test.runner.DiscoverRunner: the options of
-a run (--start-method, --isolate-cache; for parallel runs --timeout,
---max-worker-restarts, --durations-file, --progress), one process for
-backends that cannot clone, and handing the options to the parallel suite.
+a run (--start-method, --isolate-cache, --shard, --junit-xml; for parallel
+runs --timeout, --max-worker-restarts, --durations-file, --progress), one
+process for backends that cannot clone, taking the run's shard of the suite,
+and handing the options to the parallel suite.
 """
 
 import argparse
@@ -10,12 +11,14 @@ import multiprocessing
 import os
 import unittest
 from dataclasses import replace
+from functools import partial
 
 from django.core.management import CommandError
 from django.db import connections
 
 from .. import caches, patches
 from ..start_method import apply_start_method, argument_type, requested_start_method
+from . import durations, junit, sharding
 from .session import RunOptions
 
 RUNNER = "django.test.runner.DiscoverRunner"
@@ -75,9 +78,35 @@ def add_arguments(cls, parser):
         metavar="PATH",
         help=(
             "JSON file of TestCase class durations, read to start the longest "
-            "classes first and updated after each parallel run (default: one per "
-            "project in the overlay's cache directory)."
+            "classes first and to balance --shard, and updated after each "
+            "parallel run that is not a shard (default: one per project in the "
+            "overlay's cache directory)."
         ),
+    )
+    parser.add_argument(
+        "--durations-from-junit",
+        action="append",
+        metavar="PATH",
+        help=(
+            "Also read class durations from a JUnit XML file, or from every "
+            "*.xml file under a directory (a CI's archived --junit-xml "
+            "results); they take precedence over the durations file. Repeatable."
+        ),
+    )
+    parser.add_argument(
+        "--shard",
+        type=sharding.parse,
+        metavar="K/N",
+        help=(
+            "Run only the K-th of N parts of the suite, whole TestCase classes "
+            "balanced by their recorded durations (else test counts). The N "
+            "runs of a split must see the same tests and durations."
+        ),
+    )
+    parser.add_argument(
+        "--junit-xml",
+        metavar="PATH",
+        help="Also write the results as JUnit XML to PATH.",
     )
     parser.add_argument(
         "--progress",
@@ -104,6 +133,9 @@ def init(
     durations_file=None,
     progress=False,
     isolate_cache=False,
+    durations_from_junit=None,
+    shard=None,
+    junit_xml=None,
     **kwargs,
 ):
     """
@@ -111,6 +143,12 @@ def init(
     management command and the SQLite backend decide how to create worker
     databases from multiprocessing's default.
     """
+    if isinstance(shard, str):
+        # call_command() and runtests.py pass the option's text.
+        try:
+            shard = sharding.parse(shard)
+        except argparse.ArgumentTypeError as error:
+            raise CommandError(f"--shard: {error}") from None
     try:
         chosen = requested_start_method(start_method)
     except ValueError as error:
@@ -124,19 +162,45 @@ def init(
     if chosen:
         apply_start_method(chosen)
     patches.original(f"{RUNNER}.__init__")(self, *args, **kwargs)
+    if junit_xml and (self.debug_sql or self.pdb):
+        raise CommandError(
+            "--junit-xml cannot be combined with --debug-sql or --pdb, which "
+            "report through result classes of their own."
+        )
+    self.shard = shard
+    self.junit_xml = junit_xml
     self.parallel_run_options = RunOptions(
         timeout=timeout,
         max_worker_restarts=max_worker_restarts,
         durations_file=durations_file,
+        durations_from_junit=tuple(durations_from_junit or ()),
         progress=progress,
+        # The N runs of a split read the same durations: one that recorded
+        # its own times before the next started would move classes between
+        # shards.
+        record_durations=shard is None,
     )
     if self.parallel > 1:
         fall_back_to_one_process(self)
 
 
 def build_suite(self, *args, **kwargs):
-    """Hand the run's options to the parallel suite, if the run is parallel."""
-    suite = patches.original(f"{RUNNER}.build_suite")(self, *args, **kwargs)
+    """
+    Keep the run's shard of the suite, and hand the run's options to the
+    parallel suite, if the run is parallel.
+
+    Upstream makes the suite of the selected tests with self.test_suite(tests)
+    and only then splits it between workers: taking the shard there leaves
+    the rest of build_suite() as it is, serial or parallel.
+    """
+    shard = getattr(self, "shard", None)
+    if shard is not None:
+        self.test_suite = partial(take_shard, self, type(self).test_suite)
+    try:
+        suite = patches.original(f"{RUNNER}.build_suite")(self, *args, **kwargs)
+    finally:
+        if shard is not None:
+            del self.test_suite
     options = getattr(self, "parallel_run_options", None)
     if options is not None and hasattr(suite, "options"):
         suite.options = replace(
@@ -146,6 +210,32 @@ def build_suite(self, *args, **kwargs):
             keep_order=self.shuffle is not False or self.reverse,
         )
     return suite
+
+
+def take_shard(runner, make_suite, tests):
+    options = runner.parallel_run_options
+    known = durations.load(
+        options.durations_file or durations.default_path(), options.durations_from_junit
+    )
+    # As build_suite() orders the kinds of tests, and as many processes as
+    # it will ask for.
+    selected = sharding.select(
+        tests,
+        runner.shard,
+        known,
+        processes=max(runner.parallel, 1),
+        reorder_by=(unittest.loader._FailedTest, *runner.reorder_by),
+    )
+    runner.log(f"Shard {runner.shard}: {len(selected)} of the {len(tests)} test(s).")
+    return make_suite(selected)
+
+
+def get_resultclass(self):
+    """With --junit-xml, results also go to a JUnit XML file."""
+    resultclass = patches.original(f"{RUNNER}.get_resultclass")(self)
+    if getattr(self, "junit_xml", None) is None:
+        return resultclass
+    return partial(junit.JUnitXMLResult, path=self.junit_xml)
 
 
 def fall_back_to_one_process(runner):

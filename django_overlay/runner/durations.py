@@ -8,6 +8,11 @@ others keep theirs. Runs may end at the same moment (two checkouts, CI
 jobs), so the file is rewritten under a lock and replaced atomically. A file
 that cannot be read is a warning, never a crash; it is kept beside the new
 one as <name>.corrupt rather than lost.
+
+JUnit XML files (--junit-xml, a CI's archived results) are a second source:
+a class's duration there is the sum of its tests' times, which leaves out its
+setUpClass and fixtures, so it is a little shorter than what a parallel run
+records; both only ever rank classes against each other.
 """
 
 import fcntl
@@ -17,6 +22,8 @@ import os
 import sys
 import tempfile
 import warnings
+import xml.etree.ElementTree as ElementTree
+from collections import defaultdict
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -40,8 +47,11 @@ def default_path():
     return cache_root() / "durations" / f"{digest}.json"
 
 
-def load(path):
-    """Class label -> seconds; empty when the file is missing or unreadable."""
+def load(path, junit_paths=()):
+    """
+    Class label -> seconds, from the file at path, then the JUnit XML files;
+    empty when none can be read.
+    """
     durations, problem = _read(Path(path))
     if problem:
         warnings.warn(
@@ -50,7 +60,44 @@ def load(path):
             DurationsFileWarning,
             stacklevel=2,
         )
+    durations.update(from_junit(junit_paths))
     return durations
+
+
+def from_junit(paths):
+    """
+    Class label -> seconds from JUnit XML files, or every *.xml under a
+    directory (where a CI unpacks archived results). A class found in
+    several files (the shards of one run do not overlap, reruns do) takes
+    the time of the last file read, in sorted path order.
+    """
+    durations = {}
+    for path in paths:
+        path = Path(path)
+        for xml_file in sorted(path.rglob("*.xml")) if path.is_dir() else [path]:
+            durations.update(_read_junit(xml_file))
+    return durations
+
+
+def _read_junit(path):
+    try:
+        root = ElementTree.parse(path).getroot()
+    except (OSError, ElementTree.ParseError) as error:
+        warnings.warn(
+            f"Ignoring the JUnit XML file {path}: cannot read it ({error}).",
+            DurationsFileWarning,
+            stacklevel=3,
+        )
+        return {}
+    classes = defaultdict(float)
+    for testcase in root.iter("testcase"):
+        try:
+            seconds = float(testcase.get("time", ""))
+        except ValueError:
+            continue
+        if testcase.get("classname") and seconds >= 0:
+            classes[testcase.get("classname")] += seconds
+    return dict(classes)
 
 
 def record(path, measured):

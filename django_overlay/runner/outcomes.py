@@ -19,6 +19,7 @@ from unittest.case import _subtest_msg_sentinel, _SubTest
 
 import tblib.pickling_support
 
+from .. import patches
 from .pool import mark_test_started, mark_test_stopped
 
 tblib.pickling_support.install()
@@ -27,7 +28,7 @@ tblib.pickling_support.install()
 # that output advances test by test to the eye, seldom enough that a
 # thousand fast tests do not make a thousand messages.
 FLUSH_SECONDS = 0.05
-
+REMOTE_RESULT = "django.test.runner.RemoteTestResult"
 # Events that carry an exc_info tuple, and its position after the event name.
 EXC_INFO_AT = {"addError": -1, "addFailure": -1, "addSubTest": 2, "addExpectedFailure": -1}
 
@@ -291,6 +292,17 @@ def attach_subtest(event, test):
     return event
 
 
+def restore_subtest_sentinel(event):
+    """
+    In the parent: unittest tells a subtest without a message by identity
+    with a sentinel, which pickling replaced by a new object (the report
+    would read "[<object object at 0x...>]"); put it back (patches/0002).
+    """
+    if event[0] == "addSubTest" and type(getattr(event[2], "_message", None)) is object:
+        event[2]._message = _subtest_msg_sentinel
+    return event
+
+
 def check_picklable(self, test, err):
     """
     RemoteTestResult.check_picklable: nothing to check, since the event
@@ -300,6 +312,19 @@ def check_picklable(self, test, err):
 
 def check_subtest_picklable(self, test, subtest):
     """RemoteTestResult.check_subtest_picklable: see check_picklable."""
+
+
+def add_skip(self, test, reason):
+    """
+    RemoteTestResult.addSkip. An event names its test by index, testsRun - 1,
+    but Python 3.12+ skips a test marked @skip (or in a class marked so)
+    without startTest(), so testsRun stays behind: the skip, and every event
+    of the class's later tests, would go to the test before. A skip that
+    does not follow its own test's startTest() counts the test here.
+    """
+    if not self.events or self.events[-1][0] == "stopTest":
+        self.testsRun += 1
+    patches.original(f"{REMOTE_RESULT}.addSkip")(self, test, reason)
 
 
 def crash_error(description):

@@ -45,6 +45,8 @@ class RunOptions:
     timeout: float | None = None
     max_worker_restarts: int | None = None
     durations_file: str | None = None
+    durations_from_junit: tuple = ()
+    record_durations: bool = True
     progress: bool = False
     # From the runner: Django's order of kinds of tests, and whether the run
     # asked for an order of its own (--shuffle, --reverse).
@@ -110,7 +112,9 @@ class Session:
             self.new_task(list(subsuite)) for subsuite in self.suite.subsuites if subsuite
         ]
         self.schedule = LongestFirst(
-            tasks, durations.load(self.durations_path), keep_order=self.options.keep_order
+            tasks,
+            durations.load(self.durations_path, self.options.durations_from_junit),
+            keep_order=self.options.keep_order,
         )
         if self.progress:
             self.progress.start(sum(len(task.tests) for task in tasks))
@@ -130,7 +134,7 @@ class Session:
         finally:
             if self.progress:
                 self.progress.stop()
-        if self.measured:
+        if self.measured and self.options.record_durations:
             durations.record(self.durations_path, self.measured)
 
     def serve(self, pool):

@@ -15,7 +15,7 @@ from django.db import connections
 from django.test import runner as upstream
 
 from ..backends import sqlite3
-from . import parity
+from . import outcomes, parity
 from .session import RunOptions, Session, plain_function
 from .worker import WorkerSetup, init_worker, run_subsuite
 
@@ -24,6 +24,9 @@ class ParallelTestSuite(upstream.ParallelTestSuite):
     init_worker = init_worker
     run_subsuite = run_subsuite
     options = RunOptions()
+
+    def handle_event(self, result, tests, event):
+        super().handle_event(result, tests, outcomes.restore_subtest_sentinel(event))
 
     def run(self, result):
         self.initialize_suite()

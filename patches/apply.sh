@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Apply the patch series to the sdist of each Django release line given
+# (default: 6.1, the Makefile's default), then run the part of Django's own
+# suite the series touches on the patched tree, without the overlay: the
+# tree's django/ is first on the import path and django_overlay is never
+# imported.
+#
+#   bash patches/apply.sh [5.2] [6.0] [6.1]
+#
+# Then the tests the series adds run again from the patched tree's tests/,
+# against the venv's unpatched Django with the overlay installed.
+#
+# Each line runs with the venv of its Makefile pair (.venv-3.11-5.2,
+# .venv-3.12-6.0, .venv-3.12-6.1; made if missing) for Django's dependencies.
+# Everything happens in a temporary directory, removed however the run ends.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+root=$PWD
+# The suite modules the series changes and the ones it affects.
+labels=(test_runner)
+# The tests the series adds to Django's suite. The overlay must pass them too,
+# on the unpatched release: that is what keeps the two from drifting apart.
+series_tests=(
+    test_runner.test_parallel.RemoteTestResultTest.test_add_skip_without_start_test
+    test_runner.test_parallel.ParallelTestSuiteTest.test_handle_add_subtest_without_message
+)
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/django-patches.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+for line in "${@:-6.1}"; do
+    case "$line" in
+        5.2) py=3.11 ;;
+        6.0|6.1) py=3.12 ;;
+        *) echo "$line: choose 5.2, 6.0 or 6.1" >&2; exit 64 ;;
+    esac
+    printf '\n==== Django %s ====\n' "$line"
+    make --no-print-directory venv PY="$py" DJANGO="$line"
+    python="$root/.venv-$py-$line/bin/python"
+    "$python" -m pip download --quiet --disable-pip-version-check --no-binary :all: \
+        --no-deps "django~=$line.0" --dest "$work/$line"
+    tar -xzf "$work/$line"/*.tar.gz -C "$work/$line"
+    tree=$(find "$work/$line" -mindepth 1 -maxdepth 1 -type d)
+    while read -r name; do
+        # A release whose code differs where a patch applies has its own
+        # version of it in patches/<line>/, as a backport would.
+        file="patches/$line/$name"
+        [[ -f "$file" ]] || file="patches/$name"
+        echo "Applying $file"
+        patch --directory "$tree" --strip 1 --forward --batch --quiet < "$file"
+    done < patches/series
+    (
+        cd "$tree/tests"
+        TMPDIR="$work" PYTHONPATH="$tree" "$python" runtests.py --parallel 2 --noinput "${labels[@]}"
+        printf '\n---- the series tests, unpatched Django %s with the overlay ----\n' "$line"
+        TMPDIR="$work" "$python" - --parallel 1 --noinput "${series_tests[@]}" <<'PYTHON'
+import runpy
+import sys
+
+import django_overlay
+
+django_overlay.install()
+sys.argv[0] = "runtests.py"
+runpy.run_path("runtests.py", run_name="__main__")
+PYTHON
+    )
+done
