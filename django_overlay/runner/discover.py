@@ -9,6 +9,7 @@ and handing the options to the parallel suite.
 import argparse
 import multiprocessing
 import os
+import sys
 import unittest
 from dataclasses import replace
 from functools import partial
@@ -23,6 +24,13 @@ from .session import RunOptions
 
 RUNNER = "django.test.runner.DiscoverRunner"
 TIMEOUT_VARIABLE = "DJANGO_TEST_TIMEOUT"
+
+
+class RefuseOption(argparse.Action):
+    """An option this Python does not have, refused as argparse would."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"unrecognized arguments: {option_string}")
 
 
 def positive_seconds(value):
@@ -83,6 +91,13 @@ def add_arguments(cls, parser):
             "overlay's cache directory)."
         ),
     )
+    if sys.version_info < (3, 12):
+        # Django offers --durations from Python 3.12. Before that, argparse
+        # would take "--durations 10" for an abbreviation of --durations-file
+        # and write the durations to a file named "10".
+        parser.add_argument(
+            "--durations", nargs="?", action=RefuseOption, help=argparse.SUPPRESS
+        )
     parser.add_argument(
         "--durations-from-junit",
         action="append",
