@@ -4,13 +4,16 @@ which Django release lines.
 
 install(), uninstall() and status() all read the one table below, so the list
 printed by ``python -m django_overlay`` is, by construction, what install()
-does. Replacements are named by dotted path and imported only at install time,
-which keeps this module importable before Django is configured.
+does. Replacements are named by dotted path and imported only at install time
+(or when their target's module is, see Patch.when_imported), which keeps this
+module importable before Django is configured.
 """
 
 import importlib
 import importlib.util
 from dataclasses import dataclass
+
+import wrapt
 
 from .versions import SUPPORTED, check_supported, django_line
 
@@ -33,6 +36,26 @@ class Patch:
 
     package: str | None = None
     """The third-party package the target is in, if any: skipped where it is not installed."""
+
+    when_imported: bool = False
+    """
+    Patched when the target's module is imported rather than by install():
+    the module imports a database driver or a cache client that the project
+    may not use, and that every spawned worker would import again for nothing.
+    """
+
+    @property
+    def module(self):
+        """
+        The module the target is in: its dotted path up to the first class
+        (the registry's classes are capitalised, its modules are not), or up
+        to its last name where the target is a module's own function.
+        """
+        parts = self.target.split(".")
+        for position, part in enumerate(parts):
+            if part[0].isupper():
+                return ".".join(parts[:position])
+        return ".".join(parts[:-1])
 
     def installed(self):
         return self.package is None or importlib.util.find_spec(self.package) is not None
@@ -112,7 +135,11 @@ PATCHES = (
     Patch(
         f"{SQLITE}._destroy_test_db", "django_overlay.backends.sqlite3._destroy_test_db"
     ),
-    Patch(f"{POSTGRESQL}._clone_test_db", "django_overlay.backends.postgresql._clone_test_db"),
+    Patch(
+        f"{POSTGRESQL}._clone_test_db",
+        "django_overlay.backends.postgresql._clone_test_db",
+        when_imported=True,
+    ),
     Patch(
         f"{POSTGRESQL}.get_test_db_clone_settings",
         None,
@@ -123,7 +150,7 @@ PATCHES = (
         None,
         note="upstream's creates (or, with --keepdb, keeps) the empty clone for _clone_db",
     ),
-    Patch(f"{MYSQL}._clone_db", "django_overlay.backends.mysql._clone_db"),
+    Patch(f"{MYSQL}._clone_db", "django_overlay.backends.mysql._clone_db", when_imported=True),
     Patch(
         f"{MYSQL}.get_test_db_clone_settings",
         None,
@@ -132,13 +159,23 @@ PATCHES = (
     Patch(
         f"{ORACLE_FEATURES}.can_clone_databases",
         "django_overlay.backends.oracle.can_clone_databases",
+        when_imported=True,
     ),
     Patch(
         f"{ORACLE}.get_test_db_clone_settings",
         "django_overlay.backends.oracle.get_test_db_clone_settings",
+        when_imported=True,
     ),
-    Patch(f"{ORACLE}._clone_test_db", "django_overlay.backends.oracle._clone_test_db"),
-    Patch(f"{ORACLE}.destroy_test_db", "django_overlay.backends.oracle.destroy_test_db"),
+    Patch(
+        f"{ORACLE}._clone_test_db",
+        "django_overlay.backends.oracle._clone_test_db",
+        when_imported=True,
+    ),
+    Patch(
+        f"{ORACLE}.destroy_test_db",
+        "django_overlay.backends.oracle.destroy_test_db",
+        when_imported=True,
+    ),
     Patch("django.db.utils.ConnectionHandler.__getitem__", f"{SHARED}.connection_handler_getitem"),
     Patch("django.db.transaction.Atomic.__enter__", f"{SHARED}.atomic_enter"),
     Patch("django.db.transaction.Atomic.__exit__", f"{SHARED}.atomic_exit"),
@@ -168,21 +205,25 @@ PATCHES = (
         f"{DJANGO_REDIS}.default.DefaultClient.make_key",
         f"{CACHES}.django_redis_make_key",
         package="django_redis",
+        when_imported=True,
     ),
     Patch(
         f"{DJANGO_REDIS}.default.DefaultClient.make_pattern",
         f"{CACHES}.django_redis_make_pattern",
         package="django_redis",
+        when_imported=True,
     ),
     Patch(
         f"{DJANGO_REDIS}.default.DefaultClient.clear",
         f"{CACHES}.django_redis_clear",
         package="django_redis",
+        when_imported=True,
     ),
     Patch(
         f"{DJANGO_REDIS}.sharded.ShardClient.clear",
         f"{CACHES}.django_redis_sharded_clear",
         package="django_redis",
+        when_imported=True,
     ),
     Patch(f"{FILE_BASED_CACHE}._key_to_file", f"{CACHES}.file_key_to_file"),
     Patch(f"{FILE_BASED_CACHE}._createdir", f"{CACHES}.file_createdir"),
@@ -208,6 +249,9 @@ _MISSING = object()
 # target -> the object found in its owner's namespace before install(), or
 # _MISSING where the target was inherited rather than defined there.
 _originals = {}
+# The install() in force, if any; the import hooks of an earlier one, which
+# cannot be unregistered, see that it is over and do nothing.
+_installation = None
 
 
 def resolve(dotted_path):
@@ -246,7 +290,7 @@ def active_patches(line=None):
 
 
 def is_installed():
-    return bool(_originals)
+    return _installation is not None
 
 
 def install():
@@ -254,14 +298,39 @@ def install():
     Apply every patch for the running Django release, or none.
 
     Everything is resolved before anything is replaced, so an unsupported
-    release or an import error leaves Django untouched. Calling it again is a
-    no-op.
+    release or an import error leaves Django untouched. Patches marked
+    when_imported wait for their module (at once if it is imported already);
+    each module's are resolved together before any is applied. Calling it
+    again is a no-op.
     """
+    global _installation
     if is_installed():
         return
     line = check_supported()
-    plan = []
+    at_once, on_import = [], {}
     for patch in active_patches(line):
+        if patch.when_imported:
+            on_import.setdefault(patch.module, []).append(patch)
+        else:
+            at_once.append(patch)
+    installation = _installation = object()
+    try:
+        _apply(installation, at_once)
+        for module_name, module_patches in on_import.items():
+            wrapt.register_post_import_hook(
+                lambda module, patches=module_patches: _apply(installation, patches),
+                module_name,
+            )
+    except BaseException:
+        uninstall()
+        raise
+
+
+def _apply(installation, module_patches):
+    if installation is not _installation:
+        return
+    plan = []
+    for patch in module_patches:
         owner, name = resolve(patch.target)
         plan.append((patch.target, owner, name, load(patch.replacement)))
     for target, owner, name, replacement in plan:
@@ -270,7 +339,12 @@ def install():
 
 
 def uninstall():
-    """Put back exactly the objects install() replaced."""
+    """
+    Put back exactly the objects install() replaced. Modules imported after
+    this are left as upstream has them.
+    """
+    global _installation
+    _installation = None
     for target in reversed(list(_originals)):
         owner, name, original = _originals.pop(target)
         if original is _MISSING:

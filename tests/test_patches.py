@@ -167,3 +167,34 @@ def test_status_lists_every_target_with_versions_and_start_method(tmp_path, star
             assert listed[patch.target] == patch.replacement
         else:
             assert listed[patch.target].startswith("upstream kept")
+
+
+def test_install_imports_no_database_driver_and_patches_on_import():
+    """
+    Installing leaves the backends' modules, and their drivers, to be imported
+    when the project uses them, and patches them then: a spawned worker does
+    not pay for psycopg, MySQLdb, oracledb or redis it never uses.
+    """
+    script = """
+import sys
+import django_overlay
+from django_overlay import patches
+django_overlay.install()
+heavy = ["psycopg", "MySQLdb", "oracledb", "redis", "django.db.backends.postgresql.creation"]
+print([name for name in heavy if name in sys.modules])
+from django.db.backends.postgresql import creation
+print(vars(creation.DatabaseCreation)["_clone_test_db"] is patches.load(
+    "django_overlay.backends.postgresql._clone_test_db"))
+patches.uninstall()
+print(vars(creation.DatabaseCreation)["_clone_test_db"].__module__)
+"""
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == [
+        "[]",
+        "True",
+        "django.db.backends.postgresql.creation",
+    ]
+

@@ -193,6 +193,20 @@ def test_unpicklable_outcomes_are_reported_like_any_other(sample, start_method):
     assert "FAILED (failures=2, errors=4, skipped=1)" in run.stderr
 
 
+def test_skips_before_a_crash_are_reported_once(sample):
+    run = run_cases(sample, ["skips-then-exit"])
+
+    assert run.returncode == 1, run.output
+    test_class = "SkipsThenExitTests"
+    report = crash_report(run, test_class, "test_c_exits")
+    assert re.fullmatch(requeued_report(test_class, "test_c_exits", "died (exit code 5)"), report)
+    for test, reason in [("test_a_skipped", "first"), ("test_b_skipped", "second")]:
+        lines = re.findall(rf"^{test} \({ROBUSTNESS}\.{test_class}\.{test}\) \.\.\. (.*)$", run.stderr, re.M)
+        assert lines == [f"skipped '{reason}'"], run.output
+    assert passed(run) == passing_class_tests() | {f"{test_class}.test_z_after"}
+    assert "FAILED (errors=1, skipped=2)" in run.stderr
+
+
 def test_crash_loop_ends_the_run(sample):
     run = run_cases(sample, ["crash-loop"], "--max-worker-restarts", "2")
 

@@ -237,6 +237,9 @@ class EventStream(list):
         super().__init__()
         self.send = send
         self.sent = 0
+        # Where the events of the tests that have ended end; the sender sends
+        # up to there.
+        self.complete = 0
         self.lock = threading.Lock()
         self.stopped = threading.Event()
         self.sender = threading.Thread(target=self.send_periodically, daemon=True)
@@ -247,25 +250,18 @@ class EventStream(list):
         if event[0] == "startTest":
             mark_test_started(event[1])
         elif event[0] == "stopTest":
+            self.complete = len(self)
             mark_test_stopped(event[1])
 
     def send_periodically(self):
         while not self.stopped.wait(FLUSH_SECONDS):
             with self.lock:
-                if self.sent < len(self):
-                    # Only whole tests: the parent replays a test's events
-                    # together, so that two workers' output does not interleave.
-                    end = self.end_of_last_test()
-                    if end > self.sent:
-                        self.send(self[self.sent : end])
-                        self.sent = end
-
-    def end_of_last_test(self):
-        events = self[:]
-        for position in range(len(events) - 1, self.sent - 1, -1):
-            if events[position][0] == "stopTest":
-                return position + 1
-        return self.sent
+                # Only whole tests: the parent replays a test's events
+                # together, so that two workers' output does not interleave.
+                end = self.complete
+                if end > self.sent:
+                    self.send(self[self.sent : end])
+                    self.sent = end
 
     def unsent(self):
         """Stop sending; the events not sent yet, for the task's result."""

@@ -93,6 +93,31 @@ if "crash-loop" in CASES:
             os._exit(4)
 
 
+if "skips-then-exit" in CASES:
+
+    class SkipsThenExitTests(SimpleTestCase):
+        """
+        Two skipped tests, which Python 3.12+ reports without starting them,
+        then a crash: each skip is reported once, under its own name.
+        """
+
+        @unittest.skip("first")
+        def test_a_skipped(self):
+            pass
+
+        @unittest.skip("second")
+        def test_b_skipped(self):
+            pass
+
+        def test_c_exits(self):
+            # The skips' outcomes reach the parent within 50 ms.
+            time.sleep(0.3)
+            os._exit(5)
+
+        def test_z_after(self):
+            pass
+
+
 if "interrupt" in CASES:
 
     class InterruptedTests(Checks, SimpleTestCase):
