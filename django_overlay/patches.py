@@ -103,6 +103,10 @@ PATCHES = (
         "django_overlay.runner.discover.get_resultclass",
     ),
     Patch(
+        f"{RUNNER}.RemoteTestResult.__init__",
+        "django_overlay.runner.outcomes.init_remote_result",
+    ),
+    Patch(
         f"{RUNNER}.RemoteTestResult.check_picklable",
         "django_overlay.runner.outcomes.check_picklable",
     ),

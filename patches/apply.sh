@@ -7,6 +7,12 @@
 #
 #   bash patches/apply.sh [5.2] [6.0] [6.1]
 #
+# The series' MySQL changes run the same way on the local MariaDB server
+# (127.0.0.1:3306, root; see tests/settings/mariadb.py, the settings module
+# for Django's suite there), in databases named after
+# $DJANGO_OVERLAY_DB_NAME_PREFIX (default: patches_<pid>), which the test
+# runner drops at the end.
+#
 # Then the tests the series adds run again from the patched tree's tests/,
 # against the venv's unpatched Django with the overlay installed.
 #
@@ -17,17 +23,42 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 root=$PWD
-# The suite modules the series changes and the ones it affects.
+# The suite modules the series changes and the ones it affects, on SQLite and
+# on MariaDB.
 labels=(test_runner)
+mariadb_labels=(backends.mysql)
 # The tests the series adds to Django's suite. The overlay must pass them too,
 # on the unpatched release: that is what keeps the two from drifting apart.
 series_tests=(
     test_runner.test_parallel.RemoteTestResultTest.test_add_skip_without_start_test
     test_runner.test_parallel.ParallelTestSuiteTest.test_handle_add_subtest_without_message
+    test_runner.test_parallel.RemoteTestResultTest.test_unpicklable_error
+    test_runner.test_parallel.RemoteTestResultTest.test_unpicklable_subtest_failure
+    test_runner.test_parallel.RemoteTestResultTest.test_unpicklable_skip_reason
 )
+mariadb_series_tests=(
+    backends.mysql.test_creation.DatabaseCreationTests.test_clone_db_copies_in_server
+)
+export DJANGO_OVERLAY_DB_NAME_PREFIX=${DJANGO_OVERLAY_DB_NAME_PREFIX:-patches_$$}
+settings="$root/tests/settings"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/django-patches.XXXXXX")
 trap 'rm -rf "$work"' EXIT
+
+# Django's runtests.py, in the current directory, run by $python with the
+# overlay installed: the venv's Django, unpatched.
+with_overlay() {
+    "$python" - "$@" <<'PYTHON'
+import runpy
+import sys
+
+import django_overlay
+
+django_overlay.install()
+sys.argv[0] = "runtests.py"
+runpy.run_path("runtests.py", run_name="__main__")
+PYTHON
+}
 
 for line in "${@:-6.1}"; do
     case "$line" in
@@ -52,17 +83,14 @@ for line in "${@:-6.1}"; do
     done < patches/series
     (
         cd "$tree/tests"
-        TMPDIR="$work" PYTHONPATH="$tree" "$python" runtests.py --parallel 2 --noinput "${labels[@]}"
+        export TMPDIR="$work"
+        PYTHONPATH="$tree" "$python" runtests.py --parallel 2 --noinput "${labels[@]}"
+        printf '\n---- %s on MariaDB ----\n' "${mariadb_labels[*]}"
+        PYTHONPATH="$tree:$settings" "$python" runtests.py --settings mariadb \
+            --parallel 2 --noinput "${mariadb_labels[@]}"
         printf '\n---- the series tests, unpatched Django %s with the overlay ----\n' "$line"
-        TMPDIR="$work" "$python" - --parallel 1 --noinput "${series_tests[@]}" <<'PYTHON'
-import runpy
-import sys
-
-import django_overlay
-
-django_overlay.install()
-sys.argv[0] = "runtests.py"
-runpy.run_path("runtests.py", run_name="__main__")
-PYTHON
+        with_overlay --parallel 1 --noinput "${series_tests[@]}"
+        PYTHONPATH="$settings" with_overlay --settings mariadb --parallel 1 --noinput \
+            "${mariadb_series_tests[@]}"
     )
 done

@@ -221,7 +221,26 @@ class Repr:
         return self.text
 
 
-class EventStream(list):
+class PicklableEvents(list):
+    """
+    RemoteTestResult's events list, which makes each event picklable as it is
+    recorded (patches/0003 does it in RemoteTestResult's add* methods).
+    """
+
+    def append(self, event):
+        super().append(picklable_event(event))
+
+
+def init_remote_result(self, *args, **kwargs):
+    """
+    RemoteTestResult.__init__: any RemoteTestResult records picklable events,
+    the worker's (EventStream) and one a test or a custom runner makes.
+    """
+    patches.original(f"{REMOTE_RESULT}.__init__")(self, *args, **kwargs)
+    self.events = PicklableEvents()
+
+
+class EventStream(PicklableEvents):
     """
     RemoteTestResult's events list, whose events a thread of the worker
     sends to the parent every FLUSH_SECONDS while the task runs, so that fast
@@ -246,7 +265,7 @@ class EventStream(list):
         self.sender.start()
 
     def append(self, event):
-        super().append(picklable_event(event))
+        super().append(event)
         if event[0] == "startTest":
             mark_test_started(event[1])
         elif event[0] == "stopTest":
@@ -301,8 +320,9 @@ def restore_subtest_sentinel(event):
 
 def check_picklable(self, test, err):
     """
-    RemoteTestResult.check_picklable: nothing to check, since the event
-    stream makes every outcome picklable, rather than aborting the run.
+    RemoteTestResult.check_picklable: nothing to check, since the events
+    list (PicklableEvents) makes every outcome picklable, rather than
+    aborting the run.
     """
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from django.db import connections
 
 from . import durations
-from .outcomes import attach_subtest, crash_error
+from .outcomes import crash_error
 from .pool import WorkerPool
 from .scheduling import LongestFirst, Task, class_label, kind_of
 
@@ -194,8 +194,6 @@ class Session:
         """Replay a worker's events into the result, as upstream's handle_event() does."""
         for event in events:
             name = event[0]
-            if name == "addSubTest":
-                event = attach_subtest(event, task.tests[event[1]])
             self.suite.handle_event(self.result, task.tests, event)
             if name in FAILING_EVENTS:
                 task.failed = True

@@ -26,6 +26,8 @@ class ParallelTestSuite(upstream.ParallelTestSuite):
     options = RunOptions()
 
     def handle_event(self, result, tests, event):
+        if event[0] == "addSubTest":
+            event = outcomes.attach_subtest(event, tests[event[1]])
         super().handle_event(result, tests, outcomes.restore_subtest_sentinel(event))
 
     def run(self, result):
