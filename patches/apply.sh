@@ -35,6 +35,7 @@ series_tests=(
     test_runner.test_parallel.RemoteTestResultTest.test_unpicklable_error
     test_runner.test_parallel.RemoteTestResultTest.test_unpicklable_subtest_failure
     test_runner.test_parallel.RemoteTestResultTest.test_unpicklable_skip_reason
+    test_runner.tests.ConcurrentCloningTests
 )
 mariadb_series_tests=(
     backends.mysql.test_creation.DatabaseCreationTests.test_clone_db_copies_in_server
