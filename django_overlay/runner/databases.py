@@ -32,6 +32,7 @@ from django.test import utils as test_utils
 
 from .. import patches
 from ..backends import guard
+from . import alias_copies
 
 UTILS = "django.test.utils"
 CONCURRENT_VENDORS = frozenset({"postgresql", "mysql", "sqlite"})
@@ -41,17 +42,22 @@ DROP_ALL_AT_ONCE = frozenset({"postgresql"})
 
 def setup_databases(verbosity, interactive, *, time_keeper=None, keepdb=False, parallel=0,
                     aliases=None, **kwargs):
-    """Upstream's, with the guard's checks first and the clones made concurrently."""
+    """
+    Upstream's, with the guard's checks first, an alias's test database
+    copied from another's where migrating it would give the same
+    (alias_copies), and the clones made concurrently.
+    """
     check_test_names(aliases, parallel)
-    old_config = patches.original(f"{UTILS}.setup_databases")(
-        verbosity,
-        interactive,
-        time_keeper=time_keeper,
-        keepdb=keepdb,
-        parallel=0,
-        aliases=aliases,
-        **kwargs,
-    )
+    with alias_copies.copying_identical_aliases():
+        old_config = patches.original(f"{UTILS}.setup_databases")(
+            verbosity,
+            interactive,
+            time_keeper=time_keeper,
+            keepdb=keepdb,
+            parallel=0,
+            aliases=aliases,
+            **kwargs,
+        )
     if parallel > 1:
         sources = [connection for connection, _name, first in old_config if first]
         clone_test_databases(
