@@ -52,7 +52,7 @@ from django.db import router
 from django.db.migrations.loader import MigrationLoader
 from django.test import utils as test_utils
 
-from ..backends import guard, postgresql
+from ..backends import guard
 
 COPYABLE_VENDORS = frozenset({"postgresql", "mysql", "sqlite"})
 # TEST settings that do not change what migrate makes.
@@ -262,6 +262,10 @@ def _exists(connection, name):
 
 
 def _copy_postgresql(source, target, name):
+    # Imported here: it imports psycopg, which a project on another database
+    # may not have, and which installing the overlay leaves alone.
+    from ..backends import postgresql
+
     # A template is copied only while no one is connected to it.
     source.close()
     source.close_pool()
