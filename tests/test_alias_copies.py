@@ -213,7 +213,10 @@ def test_routers_that_agree_still_copy(use_databases, contrib_apps, migrated, ov
 
 
 def test_keepdb_keeps_other(backend, use_databases, contrib_apps, migrated, overlay, capsys):
-    """A kept copy is kept, and brought up to date by migrate, as upstream does."""
+    """
+    A kept copy is kept, and brought up to date by migrate, as upstream does,
+    even where default's test database is made afresh and could be copied.
+    """
     name = f"overlay_keepcopy_{PID}"
     test_default, test_other = names(backend, name)
     use_databases(backend.aliases(name))
@@ -222,6 +225,7 @@ def test_keepdb_keeps_other(backend, use_databases, contrib_apps, migrated, over
     assert backend.databases() >= {test_default, test_other}
     execute(backend, test_other, "INSERT INTO django_content_type (app_label, model) "
                                  "VALUES ('kept', 'only_in_other')")
+    backend.drop(test_default)
     migrated.clear()
     capsys.readouterr()
     old_config = setup(keepdb=True, verbosity=2)
@@ -233,6 +237,18 @@ def test_keepdb_keeps_other(backend, use_databases, contrib_apps, migrated, over
     assert migrated == ["default", "other"]
     assert "its test database exists already" in capsys.readouterr().err
     assert backend.databases() & {test_default, test_other} == set()
+
+
+def test_kept_database_is_no_source(use_databases, contrib_apps, migrated, overlay, tmp_path):
+    """default kept by --keepdb may hold what earlier runs left: other is migrated."""
+    backend = SQLiteFiles(tmp_path)
+    name = f"overlay_keptsource_{PID}"
+    use_databases(backend.aliases(name))
+    test_utils.teardown_databases(setup(keepdb=True, verbosity=0), verbosity=0, keepdb=True)
+    backend.drop(f"test_{name}_other")
+    migrated.clear()
+    test_utils.teardown_databases(setup(keepdb=True, verbosity=0), verbosity=0)
+    assert migrated == ["default", "other"]
 
 
 def test_copy_named_like_a_real_database_is_refused(backend, use_databases, contrib_apps,

@@ -7,7 +7,7 @@ alike: upstream migrates other from scratch (about 28 s on PostgreSQL, 44 s
 on MariaDB) to get default's schema again. While upstream's setup_databases()
 creates the test databases, in its order (dependencies first, mirrors left
 alone), create_test_db() of an alias that would be migrated exactly as an
-alias already created copies that one's test database with the backend's
+alias whose test database it just made copies that one with the backend's
 cloning (CREATE DATABASE ... TEMPLATE, backends/mysql.py's copy in the
 server, SQLite's backup()), checks the copy, and does the rest of what
 upstream's create_test_db() does after migrate: serializing when asked
@@ -28,13 +28,16 @@ operation of every migration. A router that answers otherwise for a
 historical model than for today's model of the same name is not seen (the
 README says so).
 
-Not copied, migrated as upstream does, and said once at verbosity 1: an
-alias whose test database exists already (--keepdb keeps it and migrate
-brings it up to date, said at verbosity 2 only; without --keepdb upstream
-asks before replacing it), routers that differ, a copy that fails, and a
-copy whose tables, columns and applied migrations differ from the source's
-(the copy is dropped first). The test database's name goes through
-guard.check_test_database() before anything is created, copied or not.
+Not copied, migrated as upstream does, and said once at verbosity 1: an alias
+whose test database exists already (--keepdb keeps it and migrate brings it
+up to date, said at verbosity 2 only; without --keepdb upstream asks before
+replacing it), an alias whose only possible source is a test database
+--keepdb kept (it holds what earlier runs left in it; not said), routers that
+differ, a copy that fails, and a copy whose tables, columns and applied
+migrations differ from the source's (the copy is dropped first). The test
+database's name goes through guard.check_test_database() before anything is
+created, copied or not.
+
 migrate's pre_migrate and post_migrate signals are not sent for a copied
 alias: their handlers ran for the source, and what they wrote was copied.
 """
@@ -73,16 +76,17 @@ COLUMNS = {
 def copying_identical_aliases():
     """
     While active, create_test_db() of every PostgreSQL, MySQL and SQLite
-    alias copies an earlier created alias's test database when it may.
+    alias copies the test database it made for an earlier alias, when it may.
     """
-    created = []
+    # Connections whose test databases this setup made afresh: the sources.
+    fresh = []
     wrapped = []
     # test_utils' name for them, which tests replace.
     connections = test_utils.connections
     for alias in connections:
         creation = connections[alias].creation
         if creation.connection.vendor in COPYABLE_VENDORS:
-            creation.create_test_db = _create_test_db(creation, created)
+            creation.create_test_db = _create_test_db(creation, fresh)
             wrapped.append(creation)
     try:
         yield
@@ -91,11 +95,12 @@ def copying_identical_aliases():
             del creation.create_test_db
 
 
-def _create_test_db(creation, created):
+def _create_test_db(creation, fresh):
     """
     creation's create_test_db(), copying when it may. It takes upstream's
     arguments, whatever the release: 5.2 passes serialize, which 6.0
-    deprecates.
+    deprecates. A test database --keepdb keeps is kept, as upstream does,
+    and is no source for others: it holds what earlier runs left in it.
     """
     upstream = type(creation).create_test_db
     signature = inspect.signature(upstream)
@@ -109,33 +114,39 @@ def _create_test_db(creation, created):
         # Before anything is created or dropped, whichever way it is made.
         if not _in_memory(connection, test_name):
             guard.check_test_database(connection, test_name)
-        source, reason = copy_source(connection, created)
-        copied = source and copy_test_database(
+        keepdb = arguments.arguments["keepdb"]
+        exists = _exists(connection, test_name)
+        source, reason = copy_source(connection, fresh)
+        if source and exists:
+            # Kept by --keepdb: as expected, and upstream says "Using existing".
+            _say(creation, verbosity - 1 if keepdb else verbosity,
+                 "its test database exists already")
+        elif reason:
+            _say(creation, verbosity, reason)
+        copied = source and not exists and copy_test_database(
             source,
             connection,
             test_name,
             verbosity=verbosity,
-            keepdb=arguments.arguments["keepdb"],
             serialize=arguments.arguments.get("serialize"),
         )
-        if reason:
-            _say(creation, verbosity, reason)
         if not copied:
             test_name = upstream(creation, *args, **kwargs)
-        created.append(connection)
+        if not (keepdb and exists):
+            fresh.append(connection)
         return test_name
 
     return create_test_db
 
 
-def copy_source(connection, created):
+def copy_source(connection, fresh):
     """
-    The connection among created whose test database connection's may copy,
+    The connection among fresh whose test database connection's may copy,
     and None; or None and why not, when one has the same settings but the
     routers may treat the two differently; or None, None.
     """
     key = _settings_key(connection)
-    source = next((each for each in created if key and _settings_key(each) == key), None)
+    source = next((each for each in fresh if key and _settings_key(each) == key), None)
     if source is None:
         return None, None
     if routing(source.alias) != routing(connection.alias):
@@ -192,18 +203,13 @@ def _operations(operations):
         yield from _operations(getattr(operation, "database_operations", ()))
 
 
-def copy_test_database(source, connection, test_name, *, verbosity, keepdb, serialize):
+def copy_test_database(source, connection, test_name, *, verbosity, serialize):
     """
-    Make connection's test database, test_name, a copy of source's, and
-    finish it as upstream's create_test_db() does after migrate. False if it
-    must be migrated instead, which is said once: at verbosity 1, or 2 for a
-    database --keepdb keeps (upstream says "Using existing test database").
+    Make connection's test database, test_name, which does not exist yet, a
+    copy of source's, and finish it as upstream's create_test_db() does after
+    migrate. False if it must be migrated instead, said at verbosity 1.
     """
     creation = connection.creation
-    if _exists(connection, test_name):
-        # Kept by --keepdb: as expected, and upstream says "Using existing".
-        _say(creation, verbosity - 1 if keepdb else verbosity, "its test database exists already")
-        return False
     if verbosity >= 1:
         display = creation._get_database_display_str(verbosity, test_name)
         creation.log(f"Creating test database for alias {display} "
