@@ -115,8 +115,9 @@ def _create_test_db(creation, fresh):
         if not _in_memory(connection, test_name):
             guard.check_test_database(connection, test_name)
         keepdb = arguments.arguments["keepdb"]
-        exists = _exists(connection, test_name)
         source, reason = copy_source(connection, fresh)
+        # Asked only where it matters: the server may be down, which upstream reports.
+        exists = bool(source or keepdb) and _exists(connection, test_name)
         if source and exists:
             # Kept by --keepdb: as expected, and upstream says "Using existing".
             _say(creation, verbosity - 1 if keepdb else verbosity,
