@@ -169,12 +169,12 @@ def benchmark(backend, workers, runs):
             databases.clone_test_databases(sources, n, 0, False, NullTimeKeeper())
 
         def overlay_teardown(n):
-            jobs = [
-                (databases._destroy_clone, connection, str(index + 1))
+            drops = [
+                drop
                 for connection in sources
-                for index in range(n)
+                for drop in databases.clone_drops(connection, n, verbosity=0, keepdb=False)
             ]
-            databases.run_concurrently(jobs, n, verbosity=0, keepdb=False)
+            databases.drop_databases(drops, n)
             if backend == "sqlite":
                 # The snapshot goes with the alias's test database, which the
                 # bench keeps: discard it, so that every run writes its own.

@@ -58,6 +58,8 @@ def use_databases(monkeypatch):
 
     def use(databases):
         configured = ConnectionHandler(databases).settings
+        # A connection made before this test would keep the settings it was made with.
+        forget(configured)
         monkeypatch.setattr(settings, "DATABASES", configured)
         monkeypatch.setattr(connections, "settings", configured)
         used.extend(configured)
@@ -66,7 +68,11 @@ def use_databases(monkeypatch):
     monkeypatch.setattr(guard, "_real_names", {})
     monkeypatch.setattr(guard, "_test_names", {})
     yield use
-    for alias in used:
+    forget(used)
+
+
+def forget(aliases):
+    for alias in aliases:
         if hasattr(connections._connections, alias):
             connections[alias].close()
             del connections[alias]

@@ -39,11 +39,7 @@ def _clone_test_db(self, suffix, verbosity, keepdb=False):
     self.connection.close_pool()
     source_database_name = self.connection.settings_dict["NAME"]
     target_database_name = self.get_test_db_clone_settings(suffix)["NAME"]
-    parameters = {
-        "dbname": self._quote_name(target_database_name),
-        "suffix": self._get_database_create_suffix(template=source_database_name)
-        + _strategy(self.connection),
-    }
+    parameters = _parameters(self, source_database_name, target_database_name)
     with self._nodb_cursor() as cursor:
         if keepdb and self._database_exists(cursor, target_database_name):
             return
@@ -62,6 +58,29 @@ def _clone_test_db(self, suffix, verbosity, keepdb=False):
         except Exception as error:
             self.log(f"Got an error cloning the test database: {error}")
             sys.exit(2)
+
+
+def copy_database(creation, source_database_name, target_database_name):
+    """
+    Create target_database_name as a copy of source_database_name, a test
+    database of creation's alias, as a worker's clone is made; for
+    runner.alias_copies, which has checked the target's name.
+    """
+    with creation._nodb_cursor() as cursor:
+        _create(
+            creation,
+            cursor,
+            _parameters(creation, source_database_name, target_database_name),
+            source_database_name,
+        )
+
+
+def _parameters(creation, source_database_name, target_database_name):
+    return {
+        "dbname": creation._quote_name(target_database_name),
+        "suffix": creation._get_database_create_suffix(template=source_database_name)
+        + _strategy(creation.connection),
+    }
 
 
 def _strategy(connection):

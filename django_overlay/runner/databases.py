@@ -8,8 +8,8 @@ the other, and drops them the same way. Here upstream's setup_databases()
 makes the aliases' own test databases, then the clones of every alias are
 made together by at most as many threads as there are workers, each thread on
 a connection of its own: the server does the copying, and it has cores and
-disks to spare while one statement runs. Teardown drops every database the
-same way.
+disks to spare while one statement runs. Teardown drops every database
+concurrently too, PostgreSQL's all at once (see drop_threads()).
 
 The clones are made after setup_databases() has serialized the aliases'
 contents rather than before it: serializing only reads, and nothing else
@@ -26,29 +26,38 @@ a real database's NAME is refused, not dropped and recreated.
 """
 
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 from django.test import utils as test_utils
 
 from .. import patches
 from ..backends import guard
+from . import alias_copies
 
 UTILS = "django.test.utils"
 CONCURRENT_VENDORS = frozenset({"postgresql", "mysql", "sqlite"})
+# See drop_threads().
+DROP_ALL_AT_ONCE = frozenset({"postgresql"})
 
 
 def setup_databases(verbosity, interactive, *, time_keeper=None, keepdb=False, parallel=0,
                     aliases=None, **kwargs):
-    """Upstream's, with the guard's checks first and the clones made concurrently."""
+    """
+    Upstream's, with the guard's checks first, an alias's test database
+    copied from another's where migrating it would give the same
+    (alias_copies), and the clones made concurrently.
+    """
     check_test_names(aliases, parallel)
-    old_config = patches.original(f"{UTILS}.setup_databases")(
-        verbosity,
-        interactive,
-        time_keeper=time_keeper,
-        keepdb=keepdb,
-        parallel=0,
-        aliases=aliases,
-        **kwargs,
-    )
+    with alias_copies.copying_identical_aliases():
+        old_config = patches.original(f"{UTILS}.setup_databases")(
+            verbosity,
+            interactive,
+            time_keeper=time_keeper,
+            keepdb=keepdb,
+            parallel=0,
+            aliases=aliases,
+            **kwargs,
+        )
     if parallel > 1:
         sources = [connection for connection, _name, first in old_config if first]
         clone_test_databases(
@@ -60,24 +69,80 @@ def setup_databases(verbosity, interactive, *, time_keeper=None, keepdb=False, p
 def teardown_databases(old_config, verbosity, parallel=0, keepdb=False):
     """Destroy the clones and the aliases' test databases, concurrently where possible."""
     primaries = [(connection, old_name) for connection, old_name, destroy in old_config if destroy]
-    jobs = []
+    drops = []
     for connection, old_name in primaries:
-        suffixes = [str(index + 1) for index in range(parallel)] if parallel > 1 else []
         if connection.vendor not in CONCURRENT_VENDORS:
-            for suffix in suffixes:
+            for index in range(parallel if parallel > 1 else 0):
                 connection.creation.destroy_test_db(
-                    suffix=suffix, verbosity=verbosity, keepdb=keepdb
+                    suffix=str(index + 1), verbosity=verbosity, keepdb=keepdb
                 )
             connection.creation.destroy_test_db(old_name, verbosity, keepdb)
             continue
-        for suffix in suffixes:
-            if not keepdb:
-                check_clone_name(connection, suffix)
-            jobs.append((_destroy_clone, connection, suffix))
+        drops += clone_drops(connection, parallel, verbosity, keepdb)
         if not keepdb:
             check_name(connection, connection.settings_dict["NAME"])
-        jobs.append((_destroy_primary, connection, old_name))
-    run_concurrently(jobs, max(parallel, 1), verbosity=verbosity, keepdb=keepdb)
+        drops.append(
+            (connection, partial(_destroy_primary, connection, old_name, verbosity, keepdb))
+        )
+    drop_databases(drops, parallel)
+
+
+def clone_drops(connection, parallel, verbosity, keepdb):
+    """
+    (connection, job) for each worker's clone of connection's test database:
+    dropping it (keeping it, with keepdb), its name checked first.
+    """
+    drops = []
+    for index in range(parallel if parallel > 1 else 0):
+        suffix = str(index + 1)
+        if not keepdb:
+            check_clone_name(connection, suffix)
+        job = partial(
+            on_own_connection,
+            connection,
+            "destroy_test_db",
+            suffix=suffix,
+            verbosity=verbosity,
+            keepdb=keepdb,
+        )
+        drops.append((connection, job))
+    return drops
+
+
+def drop_databases(drops, parallel):
+    """
+    Run the (connection, job) drops, each vendor's by as many threads as
+    drop_threads() says, one vendor after the other.
+    """
+    by_vendor = {}
+    for connection, job in drops:
+        by_vendor.setdefault(connection.vendor, []).append(job)
+    for vendor, jobs in by_vendor.items():
+        run_concurrently(jobs, drop_threads(vendor, len(jobs), parallel))
+
+
+def drop_threads(vendor, drops, parallel):
+    """
+    How many of vendor's databases to drop at once, as measured by hand on
+    this project's 2-core machine, shared with other jobs, with databases of
+    300 tables (docs/benchmarks.md, "Dropping test databases"):
+
+    - PostgreSQL: all at once. Every DROP DATABASE requests an immediate
+      checkpoint and waits for it, and drops that wait together share one.
+      10 drops (2N + 2 at N=4): 1.1 to 3.6 s all at once, 1.4 to 19.7 s four
+      at a time, 3.7 to 31 s two at a time.
+    - MariaDB: as many as there are workers. Dropped just after being made,
+      as bench/clone.py does, 8 databases took 25.2 s one at a time, 2.0 to
+      3.2 s four at a time and 3.8 to 5.0 s all at once; 4 databases made
+      30 s earlier, 0.8 to 2.5 s at once against 1.2 to 8.3 s one at a time.
+      SET SESSION foreign_key_checks = 0 first changed nothing, one DROP
+      TABLE of all tables before DROP DATABASE little (13.8 s for 4 one at a
+      time, against 16.6 to 23.3 s).
+    - SQLite: removing a file is cheap; as many as there are workers.
+    """
+    if vendor in DROP_ALL_AT_ONCE:
+        return drops
+    return max(parallel, 1)
 
 
 def check_test_names(aliases, parallel):
@@ -125,6 +190,7 @@ def _in_memory(connection, name):
 def clone_test_databases(sources, parallel, verbosity, keepdb, time_keeper):
     """Every worker's clone of every source, the concurrent ones together."""
     jobs = []
+    aliases = []
     for connection in sources:
         suffixes = [str(index + 1) for index in range(parallel)]
         if connection.vendor not in CONCURRENT_VENDORS:
@@ -141,55 +207,51 @@ def clone_test_databases(sources, parallel, verbosity, keepdb, time_keeper):
         connection.close()
         if hasattr(connection, "close_pool"):
             connection.close_pool()
-        jobs += [(_clone, connection, suffix) for suffix in suffixes]
+        aliases.append(f"'{connection.alias}'")
+        jobs += [
+            partial(
+                on_own_connection,
+                connection,
+                "clone_test_db",
+                suffix=suffix,
+                verbosity=verbosity,
+                keepdb=keepdb,
+            )
+            for suffix in suffixes
+        ]
     if jobs:
-        names = ", ".join(sorted({f"'{connection.alias}'" for _job, connection, _s in jobs}))
-        with time_keeper.timed(f"  Cloning {names}"):
-            run_concurrently(jobs, parallel, verbosity=verbosity, keepdb=keepdb)
+        with time_keeper.timed(f"  Cloning {', '.join(sorted(aliases))}"):
+            run_concurrently(jobs, parallel)
 
 
-def run_concurrently(jobs, workers, **kwargs):
+def run_concurrently(jobs, workers):
     """
-    Run each (function, connection, argument) on a thread of at most workers,
-    and raise the first error once every job has ended: none is abandoned
-    half-done because another failed.
+    Call each job on a thread of at most workers, and raise the first error
+    once every job has ended: none is abandoned half-done because another
+    failed.
     """
     if not jobs:
         return
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="django-overlay") as pool:
-        futures = [
-            pool.submit(function, connection, argument, **kwargs)
-            for function, connection, argument in jobs
-        ]
+        futures = [pool.submit(job) for job in jobs]
     for future in futures:
         future.result()
 
 
-def own_connection(connection):
+def on_own_connection(connection, method, **kwargs):
     """
-    A connection with the same settings for this thread: Django's connections
-    belong to the thread that made them.
+    connection.creation.<method>(**kwargs), on a connection with the same
+    settings made for this thread: Django's connections belong to the thread
+    that made them.
     """
-    return type(connection)(dict(connection.settings_dict), alias=connection.alias)
-
-
-def _clone(connection, suffix, *, verbosity, keepdb):
-    clone = own_connection(connection)
+    own = type(connection)(dict(connection.settings_dict), alias=connection.alias)
     try:
-        clone.creation.clone_test_db(suffix=suffix, verbosity=verbosity, keepdb=keepdb)
+        getattr(own.creation, method)(**kwargs)
     finally:
-        clone.close()
+        own.close()
 
 
-def _destroy_clone(connection, suffix, *, verbosity, keepdb):
-    clone = own_connection(connection)
-    try:
-        clone.creation.destroy_test_db(suffix=suffix, verbosity=verbosity, keepdb=keepdb)
-    finally:
-        clone.close()
-
-
-def _destroy_primary(connection, old_name, *, verbosity, keepdb):
+def _destroy_primary(connection, old_name, verbosity, keepdb):
     """
     On the alias's own connection, which upstream's destroy_test_db() closes
     and gives back its real NAME: this thread may use it meanwhile.

@@ -1,0 +1,321 @@
+"""
+An alias's test database copied from another alias's, instead of migrated,
+when migrating it would give the same database.
+
+Django's own suite has two aliases on one server, default and other, routed
+alike: upstream migrates other from scratch (about 28 s on PostgreSQL, 44 s
+on MariaDB) to get default's schema again. While upstream's setup_databases()
+creates the test databases, in its order (dependencies first, mirrors left
+alone), create_test_db() of an alias that would be migrated exactly as an
+alias whose test database it just made copies that one with the backend's
+cloning (CREATE DATABASE ... TEMPLATE, backends/mysql.py's copy in the
+server, SQLite's backup()), checks the copy, and does the rest of what
+upstream's create_test_db() does after migrate: serializing when asked
+(Django 5.2 asks here; 6.0+ serializes every alias afterwards, copies
+included), createcachetable, and Django's own suite's expected failures.
+
+Migrated exactly as the source: same ENGINE, HOST, PORT, USER and OPTIONS;
+TEST settings equal but for NAME and DEPENDENCIES (CHARSET, COLLATION,
+TEMPLATE, MIGRATE); not a mirror; for SQLite both files or both in memory;
+and the routers decide alike. Routers are arbitrary code, and what migrate
+asks them depends on each operation of each migration, with historical
+models; asking exactly that would cost most of a migrate. So the copy is
+made when no router defines allow_migrate (everything migrates everywhere),
+or when, for both aliases, the routers give the same answers for every
+installed model and DatabaseCache table (allow_migrate_model), every app
+label without hints (RunPython and RunSQL without hints), and every hinted
+operation of every migration. A router that answers otherwise for a
+historical model than for today's model of the same name is not seen (the
+README says so).
+
+Not copied, migrated as upstream does, and said once at verbosity 1: an alias
+whose test database exists already (--keepdb keeps it and migrate brings it
+up to date, said at verbosity 2 only; without --keepdb upstream asks before
+replacing it), an alias whose only possible source is a test database
+--keepdb kept (it holds what earlier runs left in it; not said), routers that
+differ, a copy that fails, and a copy whose tables, columns and applied
+migrations differ from the source's (the copy is dropped first). The test
+database's name goes through guard.check_test_database() before anything is
+created, copied or not.
+
+migrate's pre_migrate and post_migrate signals are not sent for a copied
+alias: their handlers ran for the source, and what they wrote was copied.
+"""
+
+import inspect
+import os
+from contextlib import contextmanager
+
+from django.apps import apps
+from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.db import BaseDatabaseCache
+from django.core.management import call_command
+from django.db import router
+from django.db.migrations.loader import MigrationLoader
+from django.test import utils as test_utils
+
+from ..backends import guard
+
+COPYABLE_VENDORS = frozenset({"postgresql", "mysql", "sqlite"})
+# TEST settings that do not change what migrate makes.
+UNRELATED_TEST_SETTINGS = frozenset({"NAME", "DEPENDENCIES", "MIRROR"})
+
+# Each table's columns in order, in one query.
+COLUMNS = {
+    "postgresql": "SELECT table_name, column_name, data_type FROM information_schema.columns "
+    "WHERE table_schema = ANY (current_schemas(false)) ORDER BY table_name, ordinal_position",
+    "mysql": "SELECT table_name, column_name, column_type FROM information_schema.columns "
+    "WHERE table_schema = DATABASE() ORDER BY table_name, ordinal_position",
+    "sqlite": "SELECT m.name, c.name, c.type FROM sqlite_master AS m "
+    "JOIN pragma_table_info(m.name) AS c WHERE m.type = 'table' ORDER BY m.name, c.cid",
+}
+
+
+@contextmanager
+def copying_identical_aliases():
+    """
+    While active, create_test_db() of every PostgreSQL, MySQL and SQLite
+    alias copies the test database it made for an earlier alias, when it may.
+    """
+    # Connections whose test databases this setup made afresh: the sources.
+    fresh = []
+    wrapped = []
+    # test_utils' name for them, which tests replace.
+    connections = test_utils.connections
+    for alias in connections:
+        creation = connections[alias].creation
+        if creation.connection.vendor in COPYABLE_VENDORS:
+            creation.create_test_db = _create_test_db(creation, fresh)
+            wrapped.append(creation)
+    try:
+        yield
+    finally:
+        for creation in wrapped:
+            del creation.create_test_db
+
+
+def _create_test_db(creation, fresh):
+    """
+    creation's create_test_db(), copying when it may. It takes upstream's
+    arguments, whatever the release: 5.2 passes serialize, which 6.0
+    deprecates. A test database --keepdb keeps is kept, as upstream does,
+    and is no source for others: it holds what earlier runs left in it.
+    """
+    upstream = type(creation).create_test_db
+    signature = inspect.signature(upstream)
+
+    def create_test_db(*args, **kwargs):
+        arguments = signature.bind(creation, *args, **kwargs)
+        arguments.apply_defaults()
+        verbosity = arguments.arguments["verbosity"]
+        connection = creation.connection
+        test_name = creation._get_test_db_name()
+        # Before anything is created or dropped, whichever way it is made.
+        if not _in_memory(connection, test_name):
+            guard.check_test_database(connection, test_name)
+        keepdb = arguments.arguments["keepdb"]
+        source, reason = copy_source(connection, fresh)
+        # Asked only where it matters: the server may be down, which upstream reports.
+        exists = bool(source or keepdb) and _exists(connection, test_name)
+        if source and exists:
+            # Kept by --keepdb: as expected, and upstream says "Using existing".
+            _say(creation, verbosity - 1 if keepdb else verbosity,
+                 "its test database exists already")
+        elif reason:
+            _say(creation, verbosity, reason)
+        copied = source and not exists and copy_test_database(
+            source,
+            connection,
+            test_name,
+            verbosity=verbosity,
+            serialize=arguments.arguments.get("serialize"),
+        )
+        if not copied:
+            test_name = upstream(creation, *args, **kwargs)
+        if not (keepdb and exists):
+            fresh.append(connection)
+        return test_name
+
+    return create_test_db
+
+
+def copy_source(connection, fresh):
+    """
+    The connection among fresh whose test database connection's may copy,
+    and None; or None and why not, when one has the same settings but the
+    routers may treat the two differently; or None, None.
+    """
+    key = _settings_key(connection)
+    source = next((each for each in fresh if key and _settings_key(each) == key), None)
+    if source is None:
+        return None, None
+    if routing(source.alias) != routing(connection.alias):
+        return None, f"the routers may not treat it as '{source.alias}'"
+    return source, None
+
+
+def _settings_key(connection):
+    """What, besides routers, decides what migrate makes; None if never copied."""
+    settings_dict = connection.settings_dict
+    test_settings = settings_dict["TEST"]
+    if connection.vendor not in COPYABLE_VENDORS or test_settings.get("MIRROR"):
+        return None
+    in_memory = connection.vendor == "sqlite" and connection.creation.is_in_memory_db(
+        connection.creation._get_test_db_name()
+    )
+    return (
+        settings_dict["ENGINE"],
+        settings_dict.get("HOST"),
+        str(settings_dict.get("PORT")),
+        settings_dict.get("USER"),
+        repr(sorted(settings_dict.get("OPTIONS", {}).items())),
+        repr(sorted((key, value) for key, value in test_settings.items()
+                    if key not in UNRELATED_TEST_SETTINGS)),
+        in_memory,
+    )
+
+
+def routing(alias):
+    """Everything the routers answer for alias that migrate asks (module docstring)."""
+    if not any(hasattr(each, "allow_migrate") for each in router.routers):
+        return None
+    models = [
+        *apps.get_models(include_auto_created=True),
+        *(
+            BaseDatabaseCache(cache._table, {}).cache_model_class
+            for cache in map(caches.__getitem__, settings.CACHES)
+            if isinstance(cache, BaseDatabaseCache)
+        ),
+    ]
+    answers = [router.allow_migrate_model(alias, model) for model in models]
+    answers += [router.allow_migrate(alias, app.label) for app in apps.get_app_configs()]
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    for migration in loader.graph.nodes.values():
+        for operation in _operations(migration.operations):
+            if getattr(operation, "hints", None):
+                answers.append(router.allow_migrate(alias, migration.app_label, **operation.hints))
+    return answers
+
+
+def _operations(operations):
+    for operation in operations:
+        yield operation
+        yield from _operations(getattr(operation, "database_operations", ()))
+
+
+def copy_test_database(source, connection, test_name, *, verbosity, serialize):
+    """
+    Make connection's test database, test_name, which does not exist yet, a
+    copy of source's, and finish it as upstream's create_test_db() does after
+    migrate. False if it must be migrated instead, said at verbosity 1.
+    """
+    creation = connection.creation
+    if verbosity >= 1:
+        display = creation._get_database_display_str(verbosity, test_name)
+        creation.log(f"Creating test database for alias {display} "
+                     f"as a copy of '{source.alias}'...")
+    old_name = connection.settings_dict["NAME"]
+    _use(connection, test_name)
+    try:
+        COPY[connection.vendor](source, connection, test_name)
+        difference = structural_difference(source, connection)
+    except guard.NotATestName:
+        raise
+    except Exception as error:
+        difference = f"copying failed ({error})"
+    if difference:
+        _say(creation, verbosity, difference)
+        connection.close()
+        if _exists(connection, test_name):
+            creation._destroy_test_db(test_name, verbosity)
+        _use(connection, old_name)
+        return False
+    if serialize:
+        connection._test_serialized_contents = creation.serialize_db_to_string()
+    call_command("createcachetable", database=connection.alias)
+    connection.ensure_connection()
+    if os.environ.get("RUNNING_DJANGOS_TEST_SUITE") == "true":
+        creation.mark_expected_failures_and_skips()
+    return True
+
+
+def _say(creation, verbosity, reason):
+    if verbosity >= 1:
+        creation.log(f"Migrating the test database for alias "
+                     f"'{creation.connection.alias}' instead of copying it: {reason}.")
+
+
+def _use(connection, name):
+    connection.close()
+    settings.DATABASES[connection.alias]["NAME"] = name
+    connection.settings_dict["NAME"] = name
+
+
+def _in_memory(connection, name):
+    return connection.vendor == "sqlite" and connection.creation.is_in_memory_db(name)
+
+
+def _exists(connection, name):
+    if connection.vendor == "sqlite":
+        return not _in_memory(connection, name) and os.path.exists(name)
+    with connection.creation._nodb_cursor() as cursor:
+        if connection.vendor == "postgresql":
+            return connection.creation._database_exists(cursor, name)
+        cursor.execute(
+            "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", [name]
+        )
+        return cursor.fetchone() is not None
+
+
+def _copy_postgresql(source, target, name):
+    # Imported here: it imports psycopg, which a project on another database
+    # may not have, and which installing the overlay leaves alone.
+    from ..backends import postgresql
+
+    # A template is copied only while no one is connected to it.
+    source.close()
+    source.close_pool()
+    postgresql.copy_database(source.creation, source.settings_dict["NAME"], name)
+
+
+def _copy_mysql(source, target, name):
+    creation = target.creation
+    with creation._nodb_cursor() as cursor:
+        cursor.execute(
+            f"CREATE DATABASE {target.ops.quote_name(name)} "
+            f"{creation.sql_table_creation_suffix()}"
+        )
+    creation._clone_db(source.settings_dict["NAME"], name)
+
+
+def _copy_sqlite(source, target, name):
+    # An in-memory database lives while a connection holds it: target's own.
+    source.ensure_connection()
+    target.ensure_connection()
+    source.connection.backup(target.connection)
+
+
+COPY = {"postgresql": _copy_postgresql, "mysql": _copy_mysql, "sqlite": _copy_sqlite}
+
+
+def structural_difference(source, copy):
+    """What differs between the two databases' tables, columns and applied migrations."""
+    described = [_structure(connection) for connection in (source, copy)]
+    for part, (expected, found) in zip(("tables", "columns", "applied migrations"),
+                                       zip(*described)):
+        if expected != found:
+            return f"its {part} differ from '{source.alias}'s"
+    return None
+
+
+def _structure(connection):
+    with connection.cursor() as cursor:
+        tables = sorted(connection.introspection.table_names(cursor))
+        cursor.execute(COLUMNS[connection.vendor])
+        columns = [tuple(row) for row in cursor.fetchall()]
+        applied = []
+        if "django_migrations" in tables:
+            cursor.execute("SELECT app, name FROM django_migrations ORDER BY app, name")
+            applied = [tuple(row) for row in cursor.fetchall()]
+    return tables, columns, applied
