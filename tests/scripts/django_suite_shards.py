@@ -8,6 +8,7 @@ imports every test module and configures Django for Django's test settings.
 Arguments: N, then the durations file to balance by.
 """
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -24,7 +25,9 @@ def main():
     sys.path.insert(0, str(REPOSITORY))
     from runtests import find_suite
 
-    suite = find_suite(django.get_version())
+    # stdout is for the JSON: runtests.py says there when it downloads the suite.
+    with contextlib.redirect_stdout(sys.stderr):
+        suite = find_suite(django.get_version())
     sys.path.insert(0, str(suite))
     os.chdir(suite)
     os.environ["DJANGO_SETTINGS_MODULE"] = "test_sqlite"
