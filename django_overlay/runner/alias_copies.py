@@ -150,7 +150,8 @@ def copy_source(connection, fresh):
     source = next((each for each in fresh if key and _settings_key(each) == key), None)
     if source is None:
         return None, None
-    if routing(source.alias) != routing(connection.alias):
+    source_routing, routing_here = routings(source.alias, connection.alias)
+    if source_routing != routing_here:
         return None, f"the routers may not treat it as '{source.alias}'"
     return source, None
 
@@ -176,10 +177,13 @@ def _settings_key(connection):
     )
 
 
-def routing(alias):
-    """Everything the routers answer for alias that migrate asks (module docstring)."""
+def routings(*aliases):
+    """
+    For each alias, everything the routers answer for it that migrate asks
+    (module docstring); the models and migrations are loaded once for all.
+    """
     if not any(hasattr(each, "allow_migrate") for each in router.routers):
-        return None
+        return [None] * len(aliases)
     models = [
         *apps.get_models(include_auto_created=True),
         *(
@@ -188,14 +192,20 @@ def routing(alias):
             if isinstance(cache, BaseDatabaseCache)
         ),
     ]
-    answers = [router.allow_migrate_model(alias, model) for model in models]
-    answers += [router.allow_migrate(alias, app.label) for app in apps.get_app_configs()]
+    labels = [app.label for app in apps.get_app_configs()]
     loader = MigrationLoader(None, ignore_no_migrations=True)
-    for migration in loader.graph.nodes.values():
-        for operation in _operations(migration.operations):
-            if getattr(operation, "hints", None):
-                answers.append(router.allow_migrate(alias, migration.app_label, **operation.hints))
-    return answers
+    hinted = [
+        (migration.app_label, operation.hints)
+        for migration in loader.graph.nodes.values()
+        for operation in _operations(migration.operations)
+        if getattr(operation, "hints", None)
+    ]
+    return [
+        [router.allow_migrate_model(alias, model) for model in models]
+        + [router.allow_migrate(alias, label) for label in labels]
+        + [router.allow_migrate(alias, label, **hints) for label, hints in hinted]
+        for alias in aliases
+    ]
 
 
 def _operations(operations):
