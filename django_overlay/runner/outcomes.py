@@ -18,10 +18,12 @@ import traceback
 from unittest.case import _subtest_msg_sentinel, _SubTest
 
 import tblib.pickling_support
+from django.test.runner import DummyList, RemoteTestResult
 
 from .. import patches
 from .pool import mark_test_started, mark_test_stopped
 
+# Tracebacks, and exceptions defined so far; later ones as they are recorded.
 tblib.pickling_support.install()
 
 # How often a worker sends the outcomes of the tests it has run: often enough
@@ -48,6 +50,8 @@ CARRYING_OBJECTS = {*EXC_INFO_AT, "addSkip"}
 
 def picklable_event(event):
     """The event, with any part that would not reach the parent replaced."""
+    if event[0] in EXC_INFO_AT:
+        pickle_exception_chain(event[1:][EXC_INFO_AT[event[0]]])
     if event[0] not in CARRYING_OBJECTS or survives_pickling(event):
         return event
     name, *arguments = event
@@ -231,12 +235,31 @@ class PicklableEvents(list):
         super().append(picklable_event(event))
 
 
+def pickle_exception_chain(exc_info):
+    """
+    Have tblib pickle the exception with its cause and context, for which
+    pickle's own way for exceptions has no place.
+    """
+    if exc_info is not None and exc_info[1] is not None:
+        tblib.pickling_support.install(exc_info[1])
+
+
 def init_remote_result(self, *args, **kwargs):
     """
     RemoteTestResult.__init__: any RemoteTestResult records picklable events,
     the worker's (EventStream) and one a test or a custom runner makes.
+
+    Upstream's also calls tblib's install() with no arguments, which registers
+    every exception class imported so far, once for each TestCase class: 10
+    ms a class once Django's suite is imported, and up to 60 ms in a worker
+    that has run most of it (docs/benchmarks.md). Here tblib is told about
+    each exception when its outcome is recorded (pickle_exception_chain).
     """
-    patches.original(f"{REMOTE_RESULT}.__init__")(self, *args, **kwargs)
+    super(RemoteTestResult, self).__init__(*args, **kwargs)
+    # Upstream's stand-ins for the lists of outcomes: the events hold them.
+    ignored = DummyList()
+    self.failures = self.errors = self.skipped = ignored
+    self.expectedFailures = self.unexpectedSuccesses = ignored
     self.events = PicklableEvents()
 
 
