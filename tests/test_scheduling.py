@@ -1,5 +1,7 @@
 """The order in which a parallel run hands out TestCase classes."""
 
+import heapq
+import random
 import unittest
 
 from django.test import SimpleTestCase, TestCase, TransactionTestCase
@@ -9,9 +11,9 @@ from django_overlay.runner.scheduling import LongestFirst, Task, class_label, ki
 REORDER_BY = (unittest.loader._FailedTest, TestCase, SimpleTestCase)
 
 
-def make_class(name, base, tests):
+def make_class(name, base, tests, module="app.tests"):
     methods = {f"test_{index}": lambda self: None for index in range(tests)}
-    return type(name, (base,), {"__module__": "app.tests", **methods})
+    return type(name, (base,), {"__module__": module, **methods})
 
 
 def make_task(number, test_class):
@@ -20,8 +22,49 @@ def make_task(number, test_class):
 
 
 def order(tasks, durations, keep_order=False):
+    """The order one worker gets the tasks in."""
     schedule = LongestFirst(tasks, durations, keep_order)
-    return [schedule.next_task().label.removeprefix("app.tests.") for _ in tasks]
+    worker = object()
+    return [schedule.next_task(worker, [worker]).label.removeprefix("app.tests.") for _ in tasks]
+
+
+def simulate(tasks, durations, workers):
+    """
+    Run the schedule on workers that take the recorded durations: each
+    worker's labels in order, and when the last one finished.
+    """
+    schedule = LongestFirst(tasks, durations)
+    names = [f"worker {index}" for index in range(workers)]
+    taken = {name: [] for name in names}
+    # (time a worker is free, its name); a worker with nothing to take waits
+    # for the next one to finish.
+    free = [(0.0, name) for name in names]
+    waiting = []
+    end = 0.0
+    while schedule:
+        now, name = heapq.heappop(free)
+        end = max(end, now)
+        for candidate in [name, *waiting]:
+            task = schedule.next_task(candidate, names)
+            if task is None:
+                continue
+            if candidate != name:
+                waiting.remove(candidate)
+                waiting.append(name)
+            taken[candidate].append(task)
+            heapq.heappush(free, (now + durations[task.label], candidate))
+            break
+        else:
+            waiting.append(name)
+    end = max([end, *(time for time, _ in free)])
+    return taken, end
+
+
+def kinds_in_order(taken):
+    return all(
+        [task.kind for task in tasks] == sorted(task.kind for task in tasks)
+        for tasks in taken.values()
+    )
 
 
 def test_longest_first_within_each_kind():
@@ -50,6 +93,23 @@ def test_longest_first_within_each_kind():
     ]
 
 
+def test_modules_with_the_most_work_first_and_their_classes_together():
+    tasks = [
+        make_task(0, make_class("Long", TestCase, 1, module="app.tests.a")),
+        make_task(1, make_class("Short", TestCase, 1, module="app.tests.a")),
+        make_task(2, make_class("First", TestCase, 1, module="app.tests.b")),
+        make_task(3, make_class("Second", TestCase, 1, module="app.tests.b")),
+    ]
+    durations = {
+        "app.tests.a.Long": 5.0,
+        "app.tests.a.Short": 1.0,
+        "app.tests.b.First": 4.0,
+        "app.tests.b.Second": 4.5,
+    }
+
+    assert order(tasks, durations) == ["b.Second", "b.First", "a.Long", "a.Short"]
+
+
 def test_unmeasured_classes_are_estimated_from_their_test_count():
     tasks = [
         make_task(0, make_class("Measured", TestCase, 2)),
@@ -74,9 +134,75 @@ def test_an_order_of_the_runs_own_is_kept():
 def test_requeued_task_goes_first():
     tasks = [make_task(0, make_class("A", TestCase, 3)), make_task(1, make_class("B", TestCase, 1))]
     schedule = LongestFirst(tasks, {})
-    taken = schedule.next_task()
+    worker = object()
+    taken = schedule.next_task(worker, [worker])
 
     schedule.requeue(Task(2, taken.label, taken.tests[1:], requeued=True))
 
-    assert schedule.next_task().number == 2
+    assert schedule.next_task(worker, [worker]).number == 2
     assert schedule.remaining_tests() == 1
+
+
+def test_a_worker_moves_on_to_a_long_class_of_the_next_kind():
+    tasks = [make_task(index, make_class(f"Case{index}", TestCase, 1)) for index in range(3)]
+    tasks += [
+        make_task(3, make_class("LongTransaction", TransactionTestCase, 1)),
+        make_task(4, make_class("ShortTransaction", TransactionTestCase, 1)),
+    ]
+    durations = {task.label: 1.0 for task in tasks}
+    durations["app.tests.LongTransaction"] = 10.0
+
+    taken, end = simulate(tasks, durations, workers=2)
+
+    # The TestCases take 3 s, less than the long class: it starts at once on
+    # one worker, instead of after them (which ends at 1.5 + 10 s).
+    assert end == 10.0
+    labels = sorted([task.label.removeprefix("app.tests.") for task in tasks] for tasks in taken.values())
+    assert labels == [["Case0", "Case1", "Case2", "ShortTransaction"], ["LongTransaction"]]
+
+
+def test_workers_stay_on_a_kind_while_it_has_much_to_do():
+    tasks = [make_task(index, make_class(f"Case{index}", TestCase, 1)) for index in range(30)]
+    tasks.append(make_task(30, make_class("Transaction", TransactionTestCase, 1)))
+    durations = {task.label: 1.0 for task in tasks}
+    durations["app.tests.Transaction"] = 5.0
+
+    taken, end = simulate(tasks, durations, workers=2)
+
+    # 30 s of TestCases: a worker moves on when 5 s of them are left for the
+    # other (at 12 s), instead of both finishing them first (at 15 s) and
+    # one running the last class alone until 20 s.
+    assert end == 18.0
+    assert kinds_in_order(taken)
+
+
+def test_no_worker_runs_an_earlier_kind_after_a_later_one():
+    generator = random.Random(2026)
+    for attempt in range(50):
+        kinds = (TestCase, SimpleTestCase, TransactionTestCase, unittest.TestCase)
+        tasks = [
+            make_task(index, make_class(f"Class{index}", generator.choice(kinds), 1))
+            for index in range(generator.randint(1, 40))
+        ]
+        durations = {task.label: generator.choice([0.1, 1.0, 5.0, 30.0]) for task in tasks}
+
+        taken, _end = simulate(tasks, durations, workers=generator.randint(2, 4))
+
+        assert kinds_in_order(taken), attempt
+        assert sorted(task.number for tasks in taken.values() for task in tasks) == list(
+            range(len(tasks))
+        )
+
+
+def test_a_kind_no_worker_may_take_any_more_runs_anyway():
+    tasks = [
+        make_task(0, make_class("Transaction", TransactionTestCase, 1)),
+        make_task(1, make_class("Case", TestCase, 1)),
+    ]
+    schedule = LongestFirst(tasks, {"app.tests.Transaction": 9.0, "app.tests.Case": 1.0})
+    moved_on, lost = object(), object()
+    assert schedule.next_task(moved_on, [moved_on, lost]).number == 0
+
+    # The worker that could still run the TestCase was lost.
+    assert schedule.next_task(moved_on, [moved_on, lost]) is None
+    assert schedule.next_task(moved_on, [moved_on]).number == 1

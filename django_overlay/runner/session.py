@@ -166,7 +166,9 @@ class Session:
         for worker in pool.idle_workers():
             if not self.schedule:
                 return
-            task = self.schedule.next_task()
+            task = self.schedule.next_task(worker, pool.workers.values())
+            if task is None:
+                continue
             task.worker = worker
             task.dispatched_at = time.monotonic()
             arguments = (
