@@ -6,7 +6,8 @@ alike: it wraps the suite's run_subsuite, which both call once per class.
     python bench/timeline.py DIRECTORY SCRIPT [ARGUMENTS...]
 
 runs SCRIPT as __main__ (runtests.py, manage.py) with the wrapper in place;
-each worker appends "start end" lines to DIRECTORY/<pid>.
+each worker appends "start end label" lines to DIRECTORY/<pid>, label naming
+the class, so that two runs can be compared class by class.
 """
 
 import os
@@ -24,13 +25,16 @@ def record_subsuite(args):
         from django_overlay.runner.worker import run_subsuite
     else:
         from django.test.runner import _run_subsuite as run_subsuite
+    # Both runners' arguments: (runner_class, number, subsuite, failfast, buffer).
+    test = next(iter(args[2]))
+    label = f"{type(test).__module__}.{type(test).__qualname__}"
     started = time.time()
     try:
         return run_subsuite(args)
     finally:
         path = os.path.join(os.environ[DIRECTORY_VARIABLE], str(os.getpid()))
         with open(path, "a") as timeline:
-            timeline.write(f"{started} {time.time()}\n")
+            timeline.write(f"{started} {time.time()} {label}\n")
 
 
 def install():
@@ -51,7 +55,7 @@ def idle_tail(directory):
     spans = {}
     for name in os.listdir(directory):
         with open(os.path.join(directory, name)) as timeline:
-            spans[name] = [tuple(map(float, line.split())) for line in timeline]
+            spans[name] = [tuple(map(float, line.split()[:2])) for line in timeline]
     if not spans:
         return 0.0, 0.0
     first = min(start for worker in spans.values() for start, _ in worker)
