@@ -94,7 +94,6 @@ class LongestFirst:
     """
 
     def __init__(self, tasks, durations, keep_order=False):
-        self.keep_order = keep_order
         self.estimates = estimated_seconds(tasks, durations)
         # With an order of the run's own, one queue in that order.
         self.queues = {}
