@@ -4,6 +4,7 @@ interleaved, medians of --runs.
 
     python bench/parallel_runner.py overhead [--runs 5] [--tests 2000]
     python bench/parallel_runner.py scheduling [--runs 3] [--parallel 2 4] [LABEL ...]
+    python bench/parallel_runner.py suite [--runs 3] [--parallel 2]
 
 overhead: wall time of the sample project's SAMPLE_TRIVIAL_TESTS trivial
 tests (20 a class), --parallel 2, spawn, overlay / upstream, for whole runs
@@ -18,6 +19,11 @@ run (longest first), for each --parallel. Also the idle tail: seconds during
 which a worker had nothing left to do while another still ran, summed over
 workers (bench/timeline.py), and the workers' busy share of the run.
 Target: overlay with durations <= 0.95 x upstream.
+
+suite: the same comparison on Django's whole suite (about eight minutes a
+run at --parallel 2 here), where an hour fits only two of the cases: one
+overlay run with no durations records them (reported on its own), then
+--runs pairs of upstream and the overlay with those durations, interleaved.
 """
 
 import argparse
@@ -114,43 +120,58 @@ def overhead(options):
 
 def scheduling(options):
     labels = options.labels or DEFAULT_LABELS
-    python = sys.executable
+    cases = ("upstream", "overlay-unmeasured", "overlay-durations")
     with tempfile.TemporaryDirectory() as scratch:
-        scratch = Path(scratch)
         for parallel in options.parallel:
-            recorded = scratch / f"recorded-{parallel}"
-            recorded.mkdir()
-            cases = {
-                "upstream": ["--no-overlay"],
-                "overlay-unmeasured": [],
-                "overlay-durations": [],
-            }
-            # One run to record durations; the measured runs then update
-            # them, as a CI's would.
-            run_case(python, [], labels, parallel, scratch, recorded)
-            results = {case: [] for case in cases}
-            for _ in range(options.runs):
-                for case, extra in cases.items():
-                    if case == "overlay-durations":
-                        cache = recorded
-                    else:
-                        cache = scratch / "empty"
-                        shutil.rmtree(cache, ignore_errors=True)
-                        cache.mkdir()
-                    results[case].append(run_case(python, extra, labels, parallel, scratch, cache))
-            upstream = statistics.median(wall for wall, _, _ in results["upstream"])
-            for case, measured in results.items():
-                wall = statistics.median(wall for wall, _, _ in measured)
-                tail = statistics.median(tail for _, tail, _ in measured)
-                busy = statistics.median(busy for _, _, busy in measured)
-                print(
-                    f"scheduling {case} parallel={parallel} runs={options.runs} "
-                    f"wall={wall:.1f}s idle_tail={tail:.1f}s busy={busy:.0%} "
-                    f"ratio={wall / upstream:.3f}"
-                )
+            compare("scheduling", cases, labels, parallel, options.runs, Path(scratch))
 
 
-def run_case(python, extra, labels, parallel, scratch, cache):
+def suite(options):
+    with tempfile.TemporaryDirectory() as scratch:
+        for parallel in options.parallel:
+            compare("suite", ("upstream", "overlay-durations"), [], parallel, options.runs, Path(scratch))
+
+
+def compare(name, cases, labels, parallel, runs, scratch):
+    """
+    One overlay run to record durations (reported as overlay-recording), then
+    `runs` rounds of `cases`, interleaved. The measured runs go on updating
+    the recorded durations, as a CI's would.
+    """
+    recorded = scratch / f"recorded-{parallel}"
+    recorded.mkdir()
+    results = {"overlay-recording": [], **{case: [] for case in cases}}
+    for case in ["overlay-recording"] + list(cases) * runs:
+        if case in ("overlay-recording", "overlay-durations"):
+            cache = recorded
+        else:
+            cache = scratch / "empty"
+            shutil.rmtree(cache, ignore_errors=True)
+            cache.mkdir()
+        extra = ["--no-overlay"] if case == "upstream" else []
+        wall, tail, busy = run_case(extra, labels, parallel, scratch, cache)
+        results[case].append((wall, tail, busy))
+        # Runs of the whole suite are long: each one's figures as it ends.
+        print(
+            f"{name} {case} parallel={parallel} one run: wall={wall:.1f}s idle_tail={tail:.1f}s busy={busy:.0%}",
+            file=sys.stderr,
+            flush=True,
+        )
+    upstream = statistics.median(wall for wall, _, _ in results["upstream"])
+    for case, measured in results.items():
+        wall = statistics.median(wall for wall, _, _ in measured)
+        tail = statistics.median(tail for _, tail, _ in measured)
+        busy = statistics.median(busy for _, _, busy in measured)
+        each = " ".join(f"{wall:.1f}" for wall, _, _ in measured)
+        print(
+            f"{name} {case} parallel={parallel} runs={len(measured)} "
+            f"wall={wall:.1f}s idle_tail={tail:.1f}s busy={busy:.0%} "
+            f"ratio={wall / upstream:.3f} each=[{each}]",
+            flush=True,
+        )
+
+
+def run_case(extra, labels, parallel, scratch, cache):
     timelines = scratch / "timeline"
     shutil.rmtree(timelines, ignore_errors=True)
     timelines.mkdir()
@@ -163,7 +184,7 @@ def run_case(python, extra, labels, parallel, scratch, cache):
             link.symlink_to(entry)
     environment = {**os.environ, "DJANGO_OVERLAY_CACHE": str(cache)}
     command = [
-        python, TIMELINE, timelines, RUNTESTS, *extra, "--start-method", "spawn",
+        sys.executable, TIMELINE, timelines, RUNTESTS, *extra, "--start-method", "spawn",
         "--parallel", str(parallel), "--noinput", *labels,
     ]
     wall = run(command, environment)
@@ -181,8 +202,11 @@ def main():
     scheduling_parser.add_argument("--runs", type=int, default=3)
     scheduling_parser.add_argument("--parallel", type=int, nargs="+", default=[2, 4])
     scheduling_parser.add_argument("labels", nargs="*")
+    suite_parser = commands.add_parser("suite")
+    suite_parser.add_argument("--runs", type=int, default=3)
+    suite_parser.add_argument("--parallel", type=int, nargs="+", default=[2])
     options = parser.parse_args()
-    {"overhead": overhead, "scheduling": scheduling}[options.command](options)
+    {"overhead": overhead, "scheduling": scheduling, "suite": suite}[options.command](options)
 
 
 if __name__ == "__main__":
