@@ -36,6 +36,8 @@ series_tests=(
     test_runner.test_parallel.RemoteTestResultTest.test_unpicklable_subtest_failure
     test_runner.test_parallel.RemoteTestResultTest.test_unpicklable_skip_reason
     test_runner.tests.ConcurrentCloningTests
+    test_runner.test_parallel.RemoteTestResultTest.test_init_does_not_register_every_exception_class
+    test_runner.test_parallel.RemoteTestResultTest.test_error_class_created_after_result_keeps_its_cause
 )
 mariadb_series_tests=(
     backends.mysql.test_creation.DatabaseCreationTests.test_clone_db_copies_in_server
