@@ -6,8 +6,11 @@ alike: it wraps the suite's run_subsuite, which both call once per class.
     python bench/timeline.py DIRECTORY SCRIPT [ARGUMENTS...]
 
 runs SCRIPT as __main__ (runtests.py, manage.py) with the wrapper in place;
-each worker appends "start end label" lines to DIRECTORY/<pid>, label naming
-the class, so that two runs can be compared class by class.
+each worker appends "start end cpu label" lines to DIRECTORY/<pid>, cpu being
+the seconds of CPU the worker used meanwhile and label naming the class, so
+that two runs can be compared class by class, and a class that took longer
+told apart as one that worked more (cpu) or one that waited (for the CPU, a
+subprocess, a sleep).
 """
 
 import os
@@ -29,12 +32,14 @@ def record_subsuite(args):
     test = next(iter(args[2]))
     label = f"{type(test).__module__}.{type(test).__qualname__}"
     started = time.time()
+    cpu = time.process_time()
     try:
         return run_subsuite(args)
     finally:
+        cpu = time.process_time() - cpu
         path = os.path.join(os.environ[DIRECTORY_VARIABLE], str(os.getpid()))
         with open(path, "a") as timeline:
-            timeline.write(f"{started} {time.time()} {label}\n")
+            timeline.write(f"{started} {time.time()} {cpu} {label}\n")
 
 
 def install():
