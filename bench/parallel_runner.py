@@ -129,7 +129,8 @@ def scheduling(options):
 def suite(options):
     with tempfile.TemporaryDirectory() as scratch:
         for parallel in options.parallel:
-            compare("suite", ("upstream", "overlay-durations"), [], parallel, options.runs, Path(scratch))
+            cases = ("upstream", "overlay-durations")
+            compare("suite", cases, [], parallel, options.runs, Path(scratch))
 
 
 def compare(name, cases, labels, parallel, runs, scratch):
@@ -153,7 +154,8 @@ def compare(name, cases, labels, parallel, runs, scratch):
         results[case].append((wall, tail, busy))
         # Runs of the whole suite are long: each one's figures as it ends.
         print(
-            f"{name} {case} parallel={parallel} one run: wall={wall:.1f}s idle_tail={tail:.1f}s busy={busy:.0%}",
+            f"{name} {case} parallel={parallel} one run: "
+            f"wall={wall:.1f}s idle_tail={tail:.1f}s busy={busy:.0%}",
             file=sys.stderr,
             flush=True,
         )
