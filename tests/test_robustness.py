@@ -287,6 +287,8 @@ def test_durations_are_recorded_and_merged(sample, tmp_path):
     assert recorded["other.Tests"] == 12.5
     assert {f"{ROBUSTNESS}.{name}" for name in PASSING_CLASSES} <= set(recorded)
     assert all(recorded[f"{ROBUSTNESS}.{name}"] >= 0.6 for name in PASSING_CLASSES)
+    # Nothing beside it: no lock file, no temporary file.
+    assert [path.name for path in tmp_path.iterdir()] == ["durations.json"]
 
 
 def test_corrupt_durations_file_is_a_warning(sample, tmp_path):

@@ -1,11 +1,14 @@
 """The order in which a parallel run hands out TestCase classes."""
 
 import heapq
+import multiprocessing
 import random
 import unittest
+from concurrent.futures import ProcessPoolExecutor
 
 from django.test import SimpleTestCase, TestCase, TransactionTestCase
 
+from django_overlay.runner import durations as durations_file
 from django_overlay.runner.scheduling import LongestFirst, Task, class_label, kind_of
 
 REORDER_BY = (unittest.loader._FailedTest, TestCase, SimpleTestCase)
@@ -206,3 +209,20 @@ def test_a_kind_no_worker_may_take_any_more_runs_anyway():
     # The worker that could still run the TestCase was lost.
     assert schedule.next_task(moved_on, [moved_on, lost]) is None
     assert schedule.next_task(moved_on, [moved_on]).number == 1
+
+
+def record_repeatedly(path, label, times):
+    for count in range(times):
+        durations_file.record(path, {label: float(count)})
+
+
+def test_runs_ending_together_all_keep_their_durations(tmp_path):
+    path = tmp_path / "durations.json"
+    labels = [f"app.tests.Run{number}" for number in range(6)]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(len(labels), mp_context=context) as pool:
+        for done in [pool.submit(record_repeatedly, path, label, 30) for label in labels]:
+            done.result()
+
+    assert durations_file.load(path) == dict.fromkeys(labels, 29.0)
+    assert [entry.name for entry in tmp_path.iterdir()] == ["durations.json"]

@@ -131,9 +131,18 @@ def _read(path):
 
 @contextmanager
 def _locked(path):
-    with open(path.with_name(path.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    """
+    Hold the lock of the directory the durations file is in. A lock file
+    beside it would be left behind after the run, and the durations file
+    itself is no place for the lock: it is replaced, so the next run would
+    lock the new file while this one still held the old.
+    """
+    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(directory, fcntl.LOCK_EX)
         yield
+    finally:
+        os.close(directory)
 
 
 def _write(path, content):
