@@ -30,7 +30,7 @@ SUBSET := test_runner backends servers test_utils \
 # fresh machine needs nothing done by hand.
 SYSTEM_PACKAGES := libmariadb-dev pkg-config libmemcached-dev chromium chromium-driver memcached
 
-.PHONY: venv system-packages test django-suite django-subset clean
+.PHONY: venv system-packages lint test django-suite django-subset clean
 
 venv: $(VENV)/.installed
 
@@ -43,6 +43,10 @@ $(VENV)/.installed: pyproject.toml Makefile | system-packages
 	python$(PY) -m venv $(VENV)
 	$(PYTHON) -m pip install --disable-pip-version-check -e '.[test,postgres,mysql,oracle]' 'Django~=$(DJANGO).0'
 	touch $@
+
+# ruff's rules are in pyproject.toml; ruff itself is in the test extras.
+lint: venv
+	$(VENV)/bin/ruff check .
 
 # pytest's own temporary root is shared by every pytest session of the user,
 # and a session removes the older ones' directories: a run of its own, short

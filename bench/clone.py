@@ -198,7 +198,7 @@ def benchmark(backend, workers, runs):
             report(backend, n, runs, times)
     finally:
         patches.install()
-        for connection, old_name in zip(sources, old_names):
+        for connection, old_name in zip(sources, old_names, strict=True):
             connection.creation.destroy_test_db(old_name, verbosity=0)
 
 

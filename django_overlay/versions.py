@@ -28,7 +28,7 @@ def check_supported(version=None):
     """
     line = django_line(version)
     if line not in SUPPORTED:
-        names = ", ".join("%d.%d" % supported for supported in sorted(SUPPORTED))
+        names = ", ".join("{}.{}".format(*supported) for supported in sorted(SUPPORTED))
         found = ".".join(str(part) for part in (version or django.VERSION)[:3])
         raise UnsupportedDjangoVersion(
             f"django_overlay supports Django {names}; Django {found} is installed. "

@@ -12,16 +12,16 @@ it, a copy does not.
 import sqlite3
 
 import pytest
-from db_fixtures import PID, django_settings, overlay, server_settings, use_databases  # noqa: F401
 from django.db import connections
 from django.db.models.signals import pre_migrate
 from django.test import override_settings
 from django.test import utils as test_utils
-from test_clone_exactness import SERVERS, sqlite_describe
 
+from db_fixtures import PID, django_settings, overlay, server_settings, use_databases  # noqa: F401
 from django_overlay import patches
 from django_overlay.backends.guard import NotATestName
 from django_overlay.runner import databases
+from test_clone_exactness import SERVERS, sqlite_describe
 
 APPS = ["django.contrib.contenttypes", "django.contrib.auth"]
 

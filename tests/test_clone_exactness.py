@@ -22,13 +22,12 @@ import subprocess
 import threading
 
 import pytest
-from db_fixtures import PID, django_settings, overlay, server_settings, use_databases  # noqa: F401
 from django.db import connections
 from django.test import utils as test_utils
 from django.test.utils import NullTimeKeeper
 
+from db_fixtures import PID, django_settings, overlay, server_settings, use_databases  # noqa: F401
 from django_overlay.backends import mysql as overlay_mysql
-from django_overlay.backends import sqlite3 as overlay_sqlite
 from django_overlay.runner import databases
 
 WORKERS = 2

@@ -11,11 +11,11 @@ database and makes an empty test database in its place (shown on SQLite).
 import sqlite3
 
 import pytest
-from db_fixtures import PID, django_settings, overlay, use_databases  # noqa: F401
 from django.test import utils as test_utils
-from test_clone_exactness import SERVERS, cloned, server  # noqa: F401
 
+from db_fixtures import PID, django_settings, overlay, use_databases  # noqa: F401
 from django_overlay.backends.guard import NotATestName
+from test_clone_exactness import SERVERS, cloned, server  # noqa: F401
 
 REAL_ROW = "CREATE TABLE precious (note varchar(20)); INSERT INTO precious VALUES ('kept')"
 

@@ -20,8 +20,8 @@ def test_stage_without_a_docker_daemon_fails_clearly(tmp_path):
     environment = {
         **os.environ,
         # The venv this test runs in.
-        "PY": "%d.%d" % sys.version_info[:2],
-        "DJANGO": "%d.%d" % django.VERSION[:2],
+        "PY": "{}.{}".format(*sys.version_info[:2]),
+        "DJANGO": "{}.{}".format(*django.VERSION[:2]),
         "DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock",
     }
     environment.pop("DOCKER_CONTEXT", None)

@@ -197,7 +197,9 @@ def _programs(cursor, source):
             if program_kind not in {"TRIGGER", "PROCEDURE", "FUNCTION", "EVENT"}:
                 raise Unsupported(f"{program_kind.lower()} {name} is not copied")
             cursor.execute(f"SHOW CREATE {program_kind} {_qualified(source, name)}")
-            described = dict(zip([column[0] for column in cursor.description], cursor.fetchone()))
+            described = dict(
+                zip([column[0] for column in cursor.description], cursor.fetchone(), strict=True)
+            )
             statement = next(
                 value for key, value in described.items()
                 if key in {"SQL Original Statement", f"Create {program_kind.title()}"}
@@ -276,4 +278,4 @@ def _set_session(cursor, sql_mode, charset, collation, time_zone):
 
 
 def _qualified(database, name):
-    return "`%s`.`%s`" % (database.replace("`", "``"), name.replace("`", "``"))
+    return "`{}`.`{}`".format(database.replace("`", "``"), name.replace("`", "``"))

@@ -88,7 +88,7 @@ def _strategy(connection):
 
 
 def _create(self, cursor, parameters, source_database_name):
-    statement = "CREATE DATABASE %(dbname)s %(suffix)s" % parameters
+    statement = "CREATE DATABASE {dbname} {suffix}".format(**parameters)
     try:
         _execute(cursor, statement)
     except errors.ObjectInUse:

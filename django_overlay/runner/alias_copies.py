@@ -313,7 +313,7 @@ def structural_difference(source, copy):
     """What differs between the two databases' tables, columns and applied migrations."""
     described = [_structure(connection) for connection in (source, copy)]
     for part, (expected, found) in zip(("tables", "columns", "applied migrations"),
-                                       zip(*described)):
+                                       zip(*described, strict=True), strict=True):
         if expected != found:
             return f"its {part} differ from '{source.alias}'s"
     return None

@@ -15,7 +15,7 @@ traceback.
 import pickle
 import threading
 import traceback
-from unittest.case import _subtest_msg_sentinel, _SubTest
+from unittest.case import _SubTest, _subtest_msg_sentinel
 
 import tblib.pickling_support
 from django.test.runner import DummyList, RemoteTestResult

@@ -85,7 +85,7 @@ class _Load:
         """The shard's run time, with a class of kind and seconds added."""
         spread = (sum(self.work) + seconds) / processes
         earlier = 0.0
-        for position, (work, longest) in enumerate(zip(self.work, self.longest)):
+        for position, (work, longest) in enumerate(zip(self.work, self.longest, strict=True)):
             if position == kind:
                 work, longest = work + seconds, max(longest, seconds)
             spread = max(spread, earlier / processes + longest)

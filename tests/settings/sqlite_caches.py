@@ -17,7 +17,6 @@ import os
 import sys
 
 from django.core.exceptions import ImproperlyConfigured
-
 from test_sqlite import *  # noqa: F403
 
 # runtests.py reads these settings before it installs the overlay, or not.
