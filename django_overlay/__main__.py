@@ -1,6 +1,8 @@
 """``python -m django_overlay``: what the overlay would patch here, and how."""
 
+import argparse
 import multiprocessing
+import os
 import platform
 import sys
 
@@ -11,7 +13,28 @@ from .start_method import requested_start_method
 from .versions import UnsupportedDjangoVersion, check_supported
 
 
-def main():
+def parse_arguments(arguments):
+    parser = argparse.ArgumentParser(
+        prog="python -m django_overlay",
+        description=(
+            "Print the installed Django and Python, the multiprocessing start method a "
+            "parallel test run would use, and each target of the overlay's patch registry "
+            "with what is in force for it on this Django."
+        ),
+    )
+    parser.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print the whole registry as the README's Markdown table instead",
+    )
+    return parser.parse_args(arguments)
+
+
+def main(arguments=None):
+    options = parse_arguments(arguments)
+    if options.markdown:
+        print(patches.markdown_table())
+        return 0
     print(f"Django {django.get_version()} on Python {platform.python_version()}")
     try:
         check_supported()
@@ -33,5 +56,22 @@ def main():
     return 0
 
 
+def run():
+    """
+    main(), for a reader that may stop early (``| head``): a closed pipe ends
+    the command quietly, as it ends other command-line tools, rather than in a
+    traceback.
+    """
+    try:
+        status = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python flushes stdout again at exit, into the same closed pipe:
+        # point it at /dev/null so that this flush has nowhere to fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    return status
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

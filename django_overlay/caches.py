@@ -65,12 +65,8 @@ ENVIRONMENT_VARIABLE = "DJANGO_TEST_ISOLATE_CACHE"
 # Carries the run, and whether to clear between tests, to the workers: spawned
 # and forkserver ones get the parent's environment (runner/parity.py).
 RUN_VARIABLE = "DJANGO_OVERLAY_CACHE_RUN"
-RUNNER = "django.test.runner.DiscoverRunner"
-TESTCASE = "django.test.testcases.SimpleTestCase"
 REDIS = "django.core.cache.backends.redis.RedisCache"
 MEMCACHED = "django.core.cache.backends.memcached.BaseMemcachedCache"
-DJANGO_REDIS = "django_redis.client.default.DefaultClient"
-DJANGO_REDIS_SHARDED = "django_redis.client.sharded.ShardClient"
 FILE_BASED = "django.core.cache.backends.filebased.FileBasedCache"
 DATABASE = "django.core.cache.backends.db.DatabaseCache"
 # Keys per SCAN step and per DEL.
@@ -235,20 +231,20 @@ def _bump_generation(cache):
 
 
 def redis_make_and_validate_key(self, key, version=None):
-    key = patches.original(f"{REDIS}.make_and_validate_key")(self, key, version=version)
+    key = patches.original(redis_make_and_validate_key)(self, key, version=version)
     return _prefixed(self, key) if is_active() else key
 
 
 def redis_clear(self):
     if not is_active():
-        return patches.original(f"{REDIS}.clear")(self)
+        return patches.original(redis_clear)(self)
     _bump_generation(self)
     # As FLUSHDB's answer.
     return True
 
 
 def memcached_make_and_validate_key(self, key, version=None):
-    key = patches.original(f"{MEMCACHED}.make_and_validate_key")(self, key, version=version)
+    key = patches.original(memcached_make_and_validate_key)(self, key, version=version)
     if not is_active():
         return key
     key = _prefixed(self, key)
@@ -258,12 +254,12 @@ def memcached_make_and_validate_key(self, key, version=None):
 
 def memcached_clear(self):
     if not is_active():
-        return patches.original(f"{MEMCACHED}.clear")(self)
+        return patches.original(memcached_clear)(self)
     _bump_generation(self)
 
 
 def django_redis_make_key(self, key, version=None, prefix=None):
-    made = patches.original(f"{DJANGO_REDIS}.make_key")(self, key, version=version, prefix=prefix)
+    made = patches.original(django_redis_make_key)(self, key, version=version, prefix=prefix)
     # A key it has made already (a CacheKey) comes back as it was.
     if not is_active() or made is key:
         return made
@@ -271,7 +267,7 @@ def django_redis_make_key(self, key, version=None, prefix=None):
 
 
 def django_redis_make_pattern(self, pattern, version=None, prefix=None):
-    made = patches.original(f"{DJANGO_REDIS}.make_pattern")(
+    made = patches.original(django_redis_make_pattern)(
         self, pattern, version=version, prefix=prefix
     )
     if not is_active() or made is pattern:
@@ -282,13 +278,13 @@ def django_redis_make_pattern(self, pattern, version=None, prefix=None):
 
 def django_redis_clear(self, client=None):
     if not is_active():
-        return patches.original(f"{DJANGO_REDIS}.clear")(self, client)
+        return patches.original(django_redis_clear)(self, client)
     _bump_generation(self)
 
 
 def django_redis_sharded_clear(self, *args, **kwargs):
     if not is_active():
-        return patches.original(f"{DJANGO_REDIS_SHARDED}.clear")(self, *args, **kwargs)
+        return patches.original(django_redis_sharded_clear)(self, *args, **kwargs)
     _bump_generation(self)
 
 
@@ -297,7 +293,7 @@ def _namespace_directory(cache):
 
 
 def file_key_to_file(self, key, version=None):
-    path = patches.original(f"{FILE_BASED}._key_to_file")(self, key, version)
+    path = patches.original(file_key_to_file)(self, key, version)
     if not is_active():
         return path
     return os.path.join(_namespace_directory(self), os.path.basename(path))
@@ -305,7 +301,7 @@ def file_key_to_file(self, key, version=None):
 
 def file_createdir(self):
     # LOCATION itself as upstream makes it, then the namespace's directory in it.
-    patches.original(f"{FILE_BASED}._createdir")(self)
+    patches.original(file_createdir)(self)
     if is_active():
         _file_directories.setdefault(self._dir, True)
         try:
@@ -316,7 +312,7 @@ def file_createdir(self):
 
 def file_list_cache_files(self):
     if not is_active():
-        return patches.original(f"{FILE_BASED}._list_cache_files")(self)
+        return patches.original(file_list_cache_files)(self)
     directory = glob.escape(_namespace_directory(self))
     return glob.glob(os.path.join(directory, f"*{self.cache_suffix}"))
 
@@ -388,13 +384,13 @@ def _remove_empty_directory(path):
 
 
 def setup_test_environment(self, **kwargs):
-    patches.original(f"{RUNNER}.setup_test_environment")(self, **kwargs)
+    patches.original(setup_test_environment)(self, **kwargs)
     self.started_cache_run = start_run(getattr(self, "isolate_cache", False))
 
 
 def teardown_test_environment(self, **kwargs):
     try:
-        patches.original(f"{RUNNER}.teardown_test_environment")(self, **kwargs)
+        patches.original(teardown_test_environment)(self, **kwargs)
     finally:
         if getattr(self, "started_cache_run", False):
             end_run()
@@ -410,7 +406,7 @@ def _setup_and_call(self, result, debug=False):
                 raise
             result.addError(self, sys.exc_info())
             return
-    patches.original(f"{TESTCASE}._setup_and_call")(self, result, debug)
+    patches.original(_setup_and_call)(self, result, debug)
 
 
 def clear_caches(test):

@@ -4,8 +4,9 @@ which Django release lines.
 
 install(), uninstall() and status() all read the one table below, so the list
 printed by ``python -m django_overlay`` is, by construction, what install()
-does. Replacements are named by dotted path and imported only at install time
-(or when their target's module is, see Patch.when_imported), which keeps this
+does, and the README's table is printed from it (``--markdown``).
+Replacements are named, not imported, and imported only at install time (or
+when their target's module is, see Patch.when_imported), which keeps this
 module importable before Django is configured.
 """
 
@@ -17,22 +18,31 @@ import wrapt
 
 from .versions import SUPPORTED, check_supported, django_line
 
-ALL_LINES = frozenset(SUPPORTED)
+
+def _check_name(name):
+    module, colon, attributes = name.partition(":")
+    if not (module and colon and attributes) or ":" in attributes:
+        raise ValueError(f"{name!r} is not written as 'package.module:Name.attribute'")
 
 
 @dataclass(frozen=True)
 class Patch:
+    """Upstream's object at target is replaced by the object at replacement."""
+
     target: str
-    """Dotted path of the Django object that is replaced."""
+    """The Django object that is replaced, written in full: "module:Qualified.name"."""
 
-    replacement: str | None
-    """Dotted path of what replaces it; None where upstream is kept."""
+    replacement: str
+    """What replaces it, written the same way."""
 
-    lines: frozenset = ALL_LINES
-    """Django release lines on which the replacement applies."""
+    upstream: tuple[str, ...] = ()
+    """The patches in patches/ (by number, "0003") that propose the same change to Django."""
+
+    fixed_in: tuple[int, int] | None = None
+    """The Django release line that fixed it: the replacement applies to earlier lines only."""
 
     note: str = ""
-    """Why upstream is kept, or why the patch is limited to some lines."""
+    """What fixed_in fixed, where it is set."""
 
     package: str | None = None
     """The third-party package the target is in, if any: skipped where it is not installed."""
@@ -44,253 +54,304 @@ class Patch:
     may not use, and that every spawned worker would import again for nothing.
     """
 
+    def __post_init__(self):
+        _check_name(self.target)
+        _check_name(self.replacement)
+
     @property
     def module(self):
-        """
-        The module the target is in: its dotted path up to the first class
-        (the registry's classes are capitalised, its modules are not), or up
-        to its last name where the target is a module's own function.
-        """
-        parts = self.target.split(".")
-        for position, part in enumerate(parts):
-            if part[0].isupper():
-                return ".".join(parts[:position])
-        return ".".join(parts[:-1])
+        return self.target.partition(":")[0]
+
+    @property
+    def lines(self):
+        """The supported Django release lines on which the replacement applies."""
+        return frozenset(
+            line for line in SUPPORTED if self.fixed_in is None or line < self.fixed_in
+        )
 
     def installed(self):
         return self.package is None or importlib.util.find_spec(self.package) is not None
 
     def applies(self, line):
-        return self.replacement is not None and line in self.lines and self.installed()
+        return line in self.lines and self.installed()
 
 
-RUNNER = "django.test.runner"
-UTILS = "django.test.utils"
-SQLITE = "django.db.backends.sqlite3.creation.DatabaseCreation"
-POSTGRESQL = "django.db.backends.postgresql.creation.DatabaseCreation"
-MYSQL = "django.db.backends.mysql.creation.DatabaseCreation"
-ORACLE = "django.db.backends.oracle.creation.DatabaseCreation"
-ORACLE_FEATURES = "django.db.backends.oracle.features.DatabaseFeatures"
-SHARED = "django_overlay.shared_connections"
-CACHES = "django_overlay.caches"
-REDIS_CACHE = "django.core.cache.backends.redis.RedisCache"
-MEMCACHED_CACHE = "django.core.cache.backends.memcached.BaseMemcachedCache"
-DJANGO_REDIS = "django_redis.client"
-FILE_BASED_CACHE = "django.core.cache.backends.filebased.FileBasedCache"
+@dataclass(frozen=True)
+class Kept:
+    """Upstream's object at target is kept on purpose: a reader looking for a patch finds why."""
 
+    target: str
+    """Written as Patch.target is."""
+
+    note: str
+    """Why upstream's object is kept."""
+
+    def __post_init__(self):
+        _check_name(self.target)
+
+
+# How to write a row:
+# - Write every target and replacement in full, "package.module:Name.attribute":
+#   the module up to the colon, the attributes inside it after, as in entry
+#   points and pkgutil.resolve_name(). No prefix constants: grep for a target
+#   finds its row (grep's "." matches the colon, so its dotted name does too).
+# - Patch(target, replacement) replaces upstream's object; upstream= names the
+#   patches/ that propose the change to Django; fixed_in= the Django line that
+#   fixed it, with a note saying what; package= and when_imported= for targets
+#   in optional packages and in modules that import a driver.
+# - Kept(target, note) where upstream's object is kept on purpose.
+# - A replacement that wraps upstream's object finds it as
+#   patches.original(<the replacement itself>), never by restating its target.
+# - Then update the README's table: python -m django_overlay --markdown.
 PATCHES = (
-    Patch(f"{RUNNER}.ParallelTestSuite", "django_overlay.runner.suite.ParallelTestSuite"),
     Patch(
-        f"{RUNNER}.DiscoverRunner.parallel_test_suite",
-        "django_overlay.runner.suite.ParallelTestSuite",
+        "django.test.runner:ParallelTestSuite",
+        "django_overlay.runner.suite:ParallelTestSuite",
+        upstream=("0002", "0003"),
     ),
     Patch(
-        f"{RUNNER}.DiscoverRunner.add_arguments",
-        "django_overlay.runner.discover.add_arguments",
-    ),
-    Patch(f"{RUNNER}.DiscoverRunner.__init__", "django_overlay.runner.discover.init"),
-    Patch(f"{UTILS}.setup_databases", "django_overlay.runner.databases.setup_databases"),
-    Patch(f"{RUNNER}._setup_databases", "django_overlay.runner.databases.setup_databases"),
-    Patch(f"{UTILS}.teardown_databases", "django_overlay.runner.databases.teardown_databases"),
-    Patch(
-        f"{RUNNER}._teardown_databases", "django_overlay.runner.databases.teardown_databases"
+        "django.test.runner:DiscoverRunner.parallel_test_suite",
+        "django_overlay.runner.suite:ParallelTestSuite",
+        upstream=("0002", "0003"),
     ),
     Patch(
-        f"{RUNNER}.DiscoverRunner.build_suite", "django_overlay.runner.discover.build_suite"
+        "django.test.runner:DiscoverRunner.add_arguments",
+        "django_overlay.runner.discover:add_arguments",
+    ),
+    Patch("django.test.runner:DiscoverRunner.__init__", "django_overlay.runner.discover:init"),
+    Patch(
+        "django.test.utils:setup_databases",
+        "django_overlay.runner.databases:setup_databases",
+        upstream=("0005",),
     ),
     Patch(
-        f"{RUNNER}.DiscoverRunner.get_resultclass",
-        "django_overlay.runner.discover.get_resultclass",
+        "django.test.runner:_setup_databases",
+        "django_overlay.runner.databases:setup_databases",
+        upstream=("0005",),
     ),
     Patch(
-        f"{RUNNER}.RemoteTestResult.__init__",
-        "django_overlay.runner.outcomes.init_remote_result",
+        "django.test.utils:teardown_databases",
+        "django_overlay.runner.databases:teardown_databases",
+        upstream=("0005",),
     ),
     Patch(
-        f"{RUNNER}.RemoteTestResult.check_picklable",
-        "django_overlay.runner.outcomes.check_picklable",
-    ),
-    Patch(f"{RUNNER}.RemoteTestResult.addSkip", "django_overlay.runner.outcomes.add_skip"),
-    Patch(
-        f"{RUNNER}.RemoteTestResult.check_subtest_picklable",
-        "django_overlay.runner.outcomes.check_subtest_picklable",
+        "django.test.runner:_teardown_databases",
+        "django_overlay.runner.databases:teardown_databases",
+        upstream=("0005",),
     ),
     Patch(
-        f"{RUNNER}.get_max_test_processes",
-        "django_overlay.runner.discover.get_max_test_processes",
-        lines=frozenset({(5, 2)}),
-        note="Django 5.2 runs one process under forkserver; 6.0 fixed it",
+        "django.test.runner:DiscoverRunner.build_suite",
+        "django_overlay.runner.discover:build_suite",
     ),
     Patch(
-        "django.core.management.commands.test.get_max_test_processes",
-        "django_overlay.runner.discover.get_max_test_processes",
-        lines=frozenset({(5, 2)}),
-        note="Django 5.2 runs one process under forkserver; 6.0 fixed it",
+        "django.test.runner:DiscoverRunner.get_resultclass",
+        "django_overlay.runner.discover:get_resultclass",
     ),
     Patch(
-        f"{SQLITE}.get_test_db_clone_settings",
-        "django_overlay.backends.sqlite3.get_test_db_clone_settings",
-    ),
-    Patch(f"{SQLITE}._clone_test_db", "django_overlay.backends.sqlite3._clone_test_db"),
-    Patch(
-        f"{SQLITE}.setup_worker_connection",
-        "django_overlay.backends.sqlite3.setup_worker_connection",
+        "django.test.runner:RemoteTestResult.__init__",
+        "django_overlay.runner.outcomes:init_remote_result",
+        upstream=("0003", "0006"),
     ),
     Patch(
-        f"{SQLITE}._destroy_test_db", "django_overlay.backends.sqlite3._destroy_test_db"
+        "django.test.runner:RemoteTestResult.check_picklable",
+        "django_overlay.runner.outcomes:check_picklable",
+        upstream=("0003",),
     ),
     Patch(
-        f"{POSTGRESQL}._clone_test_db",
-        "django_overlay.backends.postgresql._clone_test_db",
+        "django.test.runner:RemoteTestResult.addSkip",
+        "django_overlay.runner.outcomes:add_skip",
+        upstream=("0001",),
+    ),
+    Patch(
+        "django.test.runner:RemoteTestResult.check_subtest_picklable",
+        "django_overlay.runner.outcomes:check_subtest_picklable",
+        upstream=("0003",),
+    ),
+    Patch(
+        "django.test.runner:get_max_test_processes",
+        "django_overlay.runner.discover:get_max_test_processes",
+        fixed_in=(6, 0),
+        note="Django 5.2 runs one process under forkserver",
+    ),
+    Patch(
+        "django.core.management.commands.test:get_max_test_processes",
+        "django_overlay.runner.discover:get_max_test_processes",
+        fixed_in=(6, 0),
+        note="Django 5.2 runs one process under forkserver",
+    ),
+    Patch(
+        "django.db.backends.sqlite3.creation:DatabaseCreation.get_test_db_clone_settings",
+        "django_overlay.backends.sqlite3:get_test_db_clone_settings",
+    ),
+    Patch(
+        "django.db.backends.sqlite3.creation:DatabaseCreation._clone_test_db",
+        "django_overlay.backends.sqlite3:_clone_test_db",
+    ),
+    Patch(
+        "django.db.backends.sqlite3.creation:DatabaseCreation.setup_worker_connection",
+        "django_overlay.backends.sqlite3:setup_worker_connection",
+    ),
+    Patch(
+        "django.db.backends.sqlite3.creation:DatabaseCreation._destroy_test_db",
+        "django_overlay.backends.sqlite3:_destroy_test_db",
+    ),
+    Patch(
+        "django.db.backends.postgresql.creation:DatabaseCreation._clone_test_db",
+        "django_overlay.backends.postgresql:_clone_test_db",
+        when_imported=True,
+    ),
+    Kept(
+        "django.db.backends.postgresql.creation:DatabaseCreation.get_test_db_clone_settings",
+        "upstream's `test_<name>_<worker>` naming is kept",
+    ),
+    Kept(
+        "django.db.backends.mysql.creation:DatabaseCreation._clone_test_db",
+        "upstream's creates (or, with `--keepdb`, keeps) the empty clone for `_clone_db`",
+    ),
+    Patch(
+        "django.db.backends.mysql.creation:DatabaseCreation._clone_db",
+        "django_overlay.backends.mysql:_clone_db",
+        upstream=("0004",),
+        when_imported=True,
+    ),
+    Kept(
+        "django.db.backends.mysql.creation:DatabaseCreation.get_test_db_clone_settings",
+        "upstream's `test_<name>_<worker>` naming is kept",
+    ),
+    Patch(
+        "django.db.backends.oracle.features:DatabaseFeatures.can_clone_databases",
+        "django_overlay.backends.oracle:can_clone_databases",
         when_imported=True,
     ),
     Patch(
-        f"{POSTGRESQL}.get_test_db_clone_settings",
-        None,
-        note="upstream's test_<name>_<worker> naming is kept",
-    ),
-    Patch(
-        f"{MYSQL}._clone_test_db",
-        None,
-        note="upstream's creates (or, with --keepdb, keeps) the empty clone for _clone_db",
-    ),
-    Patch(f"{MYSQL}._clone_db", "django_overlay.backends.mysql._clone_db", when_imported=True),
-    Patch(
-        f"{MYSQL}.get_test_db_clone_settings",
-        None,
-        note="upstream's test_<name>_<worker> naming is kept",
-    ),
-    Patch(
-        f"{ORACLE_FEATURES}.can_clone_databases",
-        "django_overlay.backends.oracle.can_clone_databases",
+        "django.db.backends.oracle.creation:DatabaseCreation.get_test_db_clone_settings",
+        "django_overlay.backends.oracle:get_test_db_clone_settings",
         when_imported=True,
     ),
     Patch(
-        f"{ORACLE}.get_test_db_clone_settings",
-        "django_overlay.backends.oracle.get_test_db_clone_settings",
+        "django.db.backends.oracle.creation:DatabaseCreation._clone_test_db",
+        "django_overlay.backends.oracle:_clone_test_db",
         when_imported=True,
     ),
     Patch(
-        f"{ORACLE}._clone_test_db",
-        "django_overlay.backends.oracle._clone_test_db",
+        "django.db.backends.oracle.creation:DatabaseCreation.destroy_test_db",
+        "django_overlay.backends.oracle:destroy_test_db",
         when_imported=True,
     ),
     Patch(
-        f"{ORACLE}.destroy_test_db",
-        "django_overlay.backends.oracle.destroy_test_db",
-        when_imported=True,
+        "django.db.utils:ConnectionHandler.__getitem__",
+        "django_overlay.shared_connections:connection_handler_getitem",
     ),
-    Patch("django.db.utils.ConnectionHandler.__getitem__", f"{SHARED}.connection_handler_getitem"),
-    Patch("django.db.transaction.Atomic.__enter__", f"{SHARED}.atomic_enter"),
-    Patch("django.db.transaction.Atomic.__exit__", f"{SHARED}.atomic_exit"),
+    Patch("django.db.transaction:Atomic.__enter__", "django_overlay.shared_connections:atomic_enter"),
+    Patch("django.db.transaction:Atomic.__exit__", "django_overlay.shared_connections:atomic_exit"),
     Patch(
-        f"{RUNNER}.DiscoverRunner.setup_test_environment",
-        f"{CACHES}.setup_test_environment",
+        "django.test.runner:DiscoverRunner.setup_test_environment",
+        "django_overlay.caches:setup_test_environment",
     ),
     Patch(
-        f"{RUNNER}.DiscoverRunner.teardown_test_environment",
-        f"{CACHES}.teardown_test_environment",
+        "django.test.runner:DiscoverRunner.teardown_test_environment",
+        "django_overlay.caches:teardown_test_environment",
     ),
     Patch(
-        "django.test.testcases.SimpleTestCase._setup_and_call",
-        f"{CACHES}._setup_and_call",
+        "django.test.testcases:SimpleTestCase._setup_and_call",
+        "django_overlay.caches:_setup_and_call",
     ),
     Patch(
-        f"{REDIS_CACHE}.make_and_validate_key",
-        f"{CACHES}.redis_make_and_validate_key",
+        "django.core.cache.backends.redis:RedisCache.make_and_validate_key",
+        "django_overlay.caches:redis_make_and_validate_key",
     ),
-    Patch(f"{REDIS_CACHE}.clear", f"{CACHES}.redis_clear"),
+    Patch("django.core.cache.backends.redis:RedisCache.clear", "django_overlay.caches:redis_clear"),
     Patch(
-        f"{MEMCACHED_CACHE}.make_and_validate_key",
-        f"{CACHES}.memcached_make_and_validate_key",
+        "django.core.cache.backends.memcached:BaseMemcachedCache.make_and_validate_key",
+        "django_overlay.caches:memcached_make_and_validate_key",
     ),
-    Patch(f"{MEMCACHED_CACHE}.clear", f"{CACHES}.memcached_clear"),
     Patch(
-        f"{DJANGO_REDIS}.default.DefaultClient.make_key",
-        f"{CACHES}.django_redis_make_key",
+        "django.core.cache.backends.memcached:BaseMemcachedCache.clear",
+        "django_overlay.caches:memcached_clear",
+    ),
+    Patch(
+        "django_redis.client.default:DefaultClient.make_key",
+        "django_overlay.caches:django_redis_make_key",
         package="django_redis",
         when_imported=True,
     ),
     Patch(
-        f"{DJANGO_REDIS}.default.DefaultClient.make_pattern",
-        f"{CACHES}.django_redis_make_pattern",
+        "django_redis.client.default:DefaultClient.make_pattern",
+        "django_overlay.caches:django_redis_make_pattern",
         package="django_redis",
         when_imported=True,
     ),
     Patch(
-        f"{DJANGO_REDIS}.default.DefaultClient.clear",
-        f"{CACHES}.django_redis_clear",
+        "django_redis.client.default:DefaultClient.clear",
+        "django_overlay.caches:django_redis_clear",
         package="django_redis",
         when_imported=True,
     ),
     Patch(
-        f"{DJANGO_REDIS}.sharded.ShardClient.clear",
-        f"{CACHES}.django_redis_sharded_clear",
+        "django_redis.client.sharded:ShardClient.clear",
+        "django_overlay.caches:django_redis_sharded_clear",
         package="django_redis",
         when_imported=True,
     ),
-    Patch(f"{FILE_BASED_CACHE}._key_to_file", f"{CACHES}.file_key_to_file"),
-    Patch(f"{FILE_BASED_CACHE}._createdir", f"{CACHES}.file_createdir"),
-    Patch(f"{FILE_BASED_CACHE}._list_cache_files", f"{CACHES}.file_list_cache_files"),
     Patch(
-        "django.core.cache.backends.locmem.LocMemCache",
-        None,
-        note="one store per process already: each worker has its own",
+        "django.core.cache.backends.filebased:FileBasedCache._key_to_file",
+        "django_overlay.caches:file_key_to_file",
     ),
     Patch(
-        "django.core.cache.backends.db.DatabaseCache",
-        None,
-        note="lives in the worker's own database clone; workers check the cache table",
+        "django.core.cache.backends.filebased:FileBasedCache._createdir",
+        "django_overlay.caches:file_createdir",
     ),
     Patch(
-        "django.utils.autoreload.iter_modules_and_files",
-        None,
-        note="upstream already watches __mp_main__ by its file on every supported line",
+        "django.core.cache.backends.filebased:FileBasedCache._list_cache_files",
+        "django_overlay.caches:file_list_cache_files",
+    ),
+    Kept(
+        "django.core.cache.backends.locmem:LocMemCache",
+        "one store per process already: each worker has its own",
+    ),
+    Kept(
+        "django.core.cache.backends.db:DatabaseCache",
+        "lives in the worker's own database clone; workers check the cache table",
+    ),
+    Kept(
+        "django.utils.autoreload:iter_modules_and_files",
+        "upstream already watches `__mp_main__` by its file on every supported line",
     ),
 )
 
 _MISSING = object()
-# target -> the object found in its owner's namespace before install(), or
-# _MISSING where the target was inherited rather than defined there.
+# target -> (owner, name, the object found in the owner's namespace before
+# install(), or _MISSING where the target was inherited rather than defined there).
 _originals = {}
+# replacement object -> the targets install() put it at, for original().
+_targets_of = {}
 # The install() in force, if any; the import hooks of an earlier one, which
 # cannot be unregistered, see that it is over and do nothing.
 _installation = None
 
 
-def resolve(dotted_path):
-    """
-    Return (owner, attribute name) for a dotted path: the longest prefix that
-    imports as a module, then attributes down to the last name's owner.
-    """
-    parts = dotted_path.split(".")
-    for split in range(len(parts) - 1, 0, -1):
-        module_name = ".".join(parts[:split])
-        try:
-            owner = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            missing = error.name or ""
-            if module_name == missing or module_name.startswith(missing + "."):
-                continue
-            # The module exists but needs something that is missing.
-            raise
-        try:
-            for name in parts[split:-1]:
-                owner = getattr(owner, name)
-        except AttributeError as error:
-            raise ImportError(f"cannot resolve {dotted_path!r}: {error}") from None
-        return owner, parts[-1]
-    raise ImportError(f"cannot resolve {dotted_path!r}")
+def resolve(name):
+    """Return (owner, attribute name) for "package.module:Name.attribute"."""
+    _check_name(name)
+    module_name, _, attributes = name.partition(":")
+    *path, attribute = attributes.split(".")
+    owner = importlib.import_module(module_name)
+    try:
+        for part in path:
+            owner = getattr(owner, part)
+    except AttributeError as error:
+        raise ImportError(f"cannot resolve {name!r}: {error}") from None
+    return owner, attribute
 
 
-def load(dotted_path):
-    owner, name = resolve(dotted_path)
-    return vars(owner)[name] if isinstance(owner, type) else getattr(owner, name)
+def load(name):
+    owner, attribute = resolve(name)
+    return vars(owner)[attribute] if isinstance(owner, type) else getattr(owner, attribute)
 
 
 def active_patches(line=None):
     line = django_line() if line is None else line
-    return [patch for patch in PATCHES if patch.applies(line)]
+    return [row for row in PATCHES if isinstance(row, Patch) and row.applies(line)]
 
 
 def is_installed():
@@ -339,6 +400,7 @@ def _apply(installation, module_patches):
         plan.append((patch.target, owner, name, load(patch.replacement)))
     for target, owner, name, replacement in plan:
         _originals[target] = (owner, name, vars(owner).get(name, _MISSING))
+        _targets_of.setdefault(replacement, []).append(target)
         setattr(owner, name, replacement)
 
 
@@ -349,6 +411,7 @@ def uninstall():
     """
     global _installation
     _installation = None
+    _targets_of.clear()
     for target in reversed(list(_originals)):
         owner, name, original = _originals.pop(target)
         if original is _MISSING:
@@ -357,8 +420,23 @@ def uninstall():
             setattr(owner, name, original)
 
 
-def original(target):
-    """The object install() replaced at target, for replacements that wrap it."""
+def original(replacement):
+    """
+    The object install() replaced with replacement, for a replacement that
+    wraps it: ``patches.original(atomic_enter)(self)``. The replacement names
+    itself; which target that is, only the registry says.
+    """
+    targets = _targets_of[replacement]
+    first, *others = (_original_at(target) for target in targets)
+    if any(other is not first for other in others):
+        raise LookupError(
+            f"{replacement!r} replaced different objects at {', '.join(targets)}: "
+            "a replacement that wraps upstream's object must have one target"
+        )
+    return first
+
+
+def _original_at(target):
     owner, name, found = _originals[target]
     if found is _MISSING:
         # Inherited: the original is whatever the owner's bases provide.
@@ -367,16 +445,44 @@ def original(target):
 
 
 def status(line=None):
-    """One (target, what is in force) pair per registry entry."""
+    """One (target, what is in force) pair per registry row."""
     line = django_line() if line is None else line
     rows = []
-    for patch in PATCHES:
-        if patch.applies(line):
-            rows.append((patch.target, patch.replacement))
-        elif not patch.installed():
-            rows.append((patch.target, f"not patched: {patch.package} is not installed"))
-        elif patch.replacement is None:
-            rows.append((patch.target, f"upstream kept: {patch.note}"))
+    for row in PATCHES:
+        if isinstance(row, Kept):
+            rows.append((row.target, f"upstream kept: {row.note}"))
+        elif row.applies(line):
+            rows.append((row.target, row.replacement))
+        elif not row.installed():
+            rows.append((row.target, f"not patched: {row.package} is not installed"))
         else:
-            rows.append((patch.target, f"upstream kept on this release: {patch.note}"))
+            fixed = ".".join(map(str, row.fixed_in))
+            rows.append(
+                (row.target, f"upstream kept on this release: {row.note}; Django {fixed} fixed it")
+            )
     return rows
+
+
+def markdown_table():
+    """
+    The registry as the README's table: every row, whatever this Django and
+    the installed packages are.
+    """
+    lines = [
+        "| Django target | In force | Upstream | Note |",
+        "|---|---|---|---|",
+    ]
+    for row in PATCHES:
+        if isinstance(row, Kept):
+            in_force, upstream, notes = "upstream kept", "", [row.note]
+        else:
+            in_force = f"`{row.replacement}`"
+            upstream = ", ".join(f"patches/{number}" for number in row.upstream)
+            notes = [row.note] if row.note else []
+            if row.fixed_in:
+                upstream = "fixed in Django {}.{}".format(*row.fixed_in)
+            if row.package:
+                notes.append(f"skipped where {row.package} is not installed")
+        note = "; ".join(notes).replace("|", "\\|")
+        lines.append(f"| `{row.target}` | {in_force} | {upstream} | {note} |")
+    return "\n".join(lines)

@@ -37,8 +37,6 @@ from django.db.utils import ConnectionHandler
 
 from . import patches
 
-ATOMIC = "django.db.transaction.Atomic"
-
 # alias -> _Share, while the alias's connection is shared.
 _shares = {}
 # A connection class -> its subclass with SharedConnection mixed in.
@@ -254,16 +252,16 @@ def atomic_enter(self):
     share = _shares.get(self.using or DEFAULT_DB_ALIAS) if _shares else None
     holds = _thread_atomic_holds()
     if share is None:
-        patches.original(f"{ATOMIC}.__enter__")(self)
+        patches.original(atomic_enter)(self)
         holds.append(None)
     elif share.owned_here():
         with share.lock:
-            patches.original(f"{ATOMIC}.__enter__")(self)
+            patches.original(atomic_enter)(self)
         holds.append(None)
     else:
         share.lock.acquire()
         try:
-            patches.original(f"{ATOMIC}.__enter__")(self)
+            patches.original(atomic_enter)(self)
         except BaseException:
             share.lock.release()
             raise
@@ -276,10 +274,10 @@ def atomic_exit(self, exc_type, exc_value, traceback):
     try:
         if share is not None and held is None:
             with share.lock:
-                return patches.original(f"{ATOMIC}.__exit__")(
+                return patches.original(atomic_exit)(
                     self, exc_type, exc_value, traceback
                 )
-        return patches.original(f"{ATOMIC}.__exit__")(self, exc_type, exc_value, traceback)
+        return patches.original(atomic_exit)(self, exc_type, exc_value, traceback)
     finally:
         if held is not None:
             held.release()

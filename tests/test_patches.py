@@ -9,9 +9,11 @@ uninstalls it after each one, so no test sees another's patches.
 
 import os
 import platform
+import re
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import django
 import pytest
@@ -20,7 +22,7 @@ from django_overlay import patches
 from django_overlay.versions import SUPPORTED, UnsupportedDjangoVersion
 
 MISSING = object()
-REPLACING = [patch for patch in patches.PATCHES if patch.replacement is not None]
+REPLACING = [row for row in patches.PATCHES if isinstance(row, patches.Patch)]
 
 
 @pytest.fixture(autouse=True)
@@ -89,12 +91,12 @@ def test_inherited_target_is_absent_again_after_uninstall(monkeypatch):
         pass
 
     def describe(self):
-        return "replacement, wrapping " + patches.original(target)(self)
+        return "replacement, wrapping " + patches.original(describe)(self)
 
     module.Child, module.describe = Child, describe
-    target = f"{module.__name__}.Child.describe"
+    target = f"{module.__name__}:Child.describe"
     monkeypatch.setitem(sys.modules, module.__name__, module)
-    monkeypatch.setattr(patches, "PATCHES", (patches.Patch(target, f"{module.__name__}.describe"),))
+    monkeypatch.setattr(patches, "PATCHES", (patches.Patch(target, f"{module.__name__}:describe"),))
 
     patches.install()
     assert vars(Child)["describe"] is describe
@@ -107,7 +109,7 @@ def test_inherited_target_is_absent_again_after_uninstall(monkeypatch):
 
 def test_failing_install_patches_nothing(monkeypatch):
     broken = patches.Patch(
-        "django.test.runner.DiscoverRunner.run_tests", "django_overlay.no_such.thing"
+        "django.test.runner:DiscoverRunner.run_tests", "django_overlay.no_such:thing"
     )
     monkeypatch.setattr(patches, "PATCHES", (*patches.PATCHES, broken))
     before = snapshot()
@@ -163,7 +165,7 @@ def test_status_lists_every_target_with_versions_and_start_method(tmp_path, star
     listed = dict(line.split(" -> ", 1) for line in lines[2:])
     assert list(listed) == [patch.target for patch in patches.PATCHES]
     for patch in patches.PATCHES:
-        if applies_here(patch) and patch.replacement:
+        if isinstance(patch, patches.Patch) and applies_here(patch):
             assert listed[patch.target] == patch.replacement
         else:
             assert listed[patch.target].startswith("upstream kept")
@@ -184,7 +186,7 @@ heavy = ["psycopg", "MySQLdb", "oracledb", "redis", "django.db.backends.postgres
 print([name for name in heavy if name in sys.modules])
 from django.db.backends.postgresql import creation
 print(vars(creation.DatabaseCreation)["_clone_test_db"] is patches.load(
-    "django_overlay.backends.postgresql._clone_test_db"))
+    "django_overlay.backends.postgresql:_clone_test_db"))
 patches.uninstall()
 print(vars(creation.DatabaseCreation)["_clone_test_db"].__module__)
 """
@@ -198,3 +200,92 @@ print(vars(creation.DatabaseCreation)["_clone_test_db"].__module__)
         "django.db.backends.postgresql.creation",
     ]
 
+
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+TABLE_START = "<!-- python -m django_overlay --markdown -->\n"
+TABLE_END = "\n<!-- end of python -m django_overlay --markdown -->"
+
+
+def test_readme_table_is_the_registry():
+    readme = (REPOSITORY / "README.md").read_text()
+    table = readme[readme.index(TABLE_START) + len(TABLE_START) : readme.index(TABLE_END)]
+    printed = subprocess.run(
+        [sys.executable, "-m", "django_overlay", "--markdown"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert printed.returncode == 0, printed.stderr
+    assert table == printed.stdout.rstrip("\n"), (
+        "the README's patch table differs from the registry's: "
+        "replace it with the output of python -m django_overlay --markdown"
+    )
+    assert len(table.splitlines()) == 2 + len(patches.PATCHES)
+
+
+def test_every_row_is_written_in_full_in_the_registry():
+    """grep for a target or a replacement lands on its row."""
+    source = Path(patches.__file__).read_text()
+    for row in patches.PATCHES:
+        names = [row.target] + ([row.replacement] if isinstance(row, patches.Patch) else [])
+        for name in names:
+            assert f'"{name}"' in source, name
+
+
+@pytest.mark.parametrize("name", ["django.test.runner.ParallelTestSuite", "django.test.runner"])
+def test_a_name_without_its_module_marked_is_refused(name):
+    with pytest.raises(ValueError, match="package.module:Name.attribute"):
+        patches.Kept(name, "")
+
+
+def test_upstream_patches_are_in_the_series():
+    series = (REPOSITORY / "patches" / "series").read_text().split()
+    numbers = {name.split("-", 1)[0] for name in series}
+    named = {number for row in REPLACING for number in row.upstream}
+    assert named and named <= numbers
+
+
+def test_wrappers_name_a_replacement_of_their_own_module():
+    """
+    A replacement finds upstream's object as patches.original(itself): each
+    such call names a registered replacement of the module it is in.
+    """
+    replacements = {patch.replacement for patch in REPLACING}
+    package = Path(patches.__file__).parent
+    calls = []
+    for path in sorted(package.rglob("*.py")):
+        if path.name == "patches.py":
+            continue
+        module = ".".join(path.relative_to(package.parent).with_suffix("").parts)
+        for name in re.findall(r"patches\.original\((\w+)\)", path.read_text()):
+            calls.append(f"{module}:{name}")
+    assert calls
+    assert [call for call in calls if call not in replacements] == []
+
+
+def test_original_refuses_a_replacement_with_two_different_originals(monkeypatch):
+    module = types.ModuleType("overlay_two_originals")
+
+    class First:
+        def describe(self):
+            return "first"
+
+    class Second:
+        def describe(self):
+            return "second"
+
+    def describe(self):
+        return patches.original(describe)(self)
+
+    module.First, module.Second, module.describe = First, Second, describe
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    rows = tuple(
+        patches.Patch(f"{module.__name__}:{owner}.describe", f"{module.__name__}:describe")
+        for owner in ("First", "Second")
+    )
+    monkeypatch.setattr(patches, "PATCHES", rows)
+
+    patches.install()
+    with pytest.raises(LookupError, match="must have one target"):
+        First().describe()

@@ -32,8 +32,6 @@ from django.db import DatabaseError
 from .. import patches
 from .guard import check_test_database
 
-CREATION = "django.db.backends.mysql.creation.DatabaseCreation"
-
 # Table types SHOW CREATE TABLE and INSERT ... SELECT copy exactly.
 COPIED_TABLE_TYPES = ("BASE TABLE", "VIEW")
 # Rows of the copy keep their values: 0 stays 0 in an AUTO_INCREMENT column;
@@ -103,7 +101,7 @@ def _dump(self, source_database_name, target_database_name):
         charset, collation = _character_set(cursor, source_database_name)
         cursor.execute(f"DROP DATABASE {quoted}")
         cursor.execute(f"CREATE DATABASE {quoted} CHARACTER SET {charset} COLLATE {collation}")
-    patches.original(f"{CREATION}._clone_db")(self, source_database_name, target_database_name)
+    patches.original(_clone_db)(self, source_database_name, target_database_name)
 
 
 def _character_set(cursor, database):

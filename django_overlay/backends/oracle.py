@@ -34,8 +34,6 @@ from django.db import DatabaseError
 from .. import patches
 from .guard import check_derived
 
-CREATION = "django.db.backends.oracle.creation.DatabaseCreation"
-
 # DatabaseFeatures.can_clone_databases while the overlay is installed.
 can_clone_databases = True
 
@@ -156,7 +154,7 @@ def destroy_test_db(self, old_database_name=None, verbosity=1, keepdb=False, suf
     teardowns = _teardowns.pop(alias, [])
     for teardown in teardowns:
         teardown.join()
-    patches.original(f"{CREATION}.destroy_test_db")(self, old_database_name, verbosity, keepdb)
+    patches.original(destroy_test_db)(self, old_database_name, verbosity, keepdb)
     failed = [teardown for teardown in teardowns if teardown.error]
     if failed:
         raise DatabaseError(

@@ -25,8 +25,6 @@ from django.db import NotSupportedError
 
 from .. import patches
 
-CREATION = "django.db.backends.sqlite3.creation.DatabaseCreation"
-
 # Set in the parent when the first snapshot is written, and in each worker
 # from what the parent hands over. It keeps its value after teardown removes
 # the directory, so that a late call for a clone's NAME creates nothing.
@@ -95,7 +93,7 @@ def get_test_db_clone_settings(self, suffix):
 def _clone_test_db(self, suffix, verbosity, keepdb=False):
     """Write the alias's snapshot once, however many workers will load it."""
     if not _hands_over_through_snapshot(self, self.connection.settings_dict["NAME"]):
-        return patches.original(f"{CREATION}._clone_test_db")(self, suffix, verbosity, keepdb)
+        return patches.original(_clone_test_db)(self, suffix, verbosity, keepdb)
     with _snapshot_lock:
         snapshot_directory()
         path = self.get_test_db_clone_settings(suffix)["NAME"]
@@ -118,7 +116,7 @@ def _destroy_test_db(self, test_database_name, verbosity):
         if _snapshot_directory is not None:
             _discard_snapshot(self.connection.alias)
     elif not _is_snapshot(test_database_name):
-        patches.original(f"{CREATION}._destroy_test_db")(self, test_database_name, verbosity)
+        patches.original(_destroy_test_db)(self, test_database_name, verbosity)
 
 
 def _is_snapshot(path):

@@ -34,7 +34,6 @@ from .. import patches
 from ..backends import guard
 from . import alias_copies
 
-UTILS = "django.test.utils"
 CONCURRENT_VENDORS = frozenset({"postgresql", "mysql", "sqlite"})
 # See drop_threads().
 DROP_ALL_AT_ONCE = frozenset({"postgresql"})
@@ -49,7 +48,7 @@ def setup_databases(verbosity, interactive, *, time_keeper=None, keepdb=False, p
     """
     check_test_names(aliases, parallel)
     with alias_copies.copying_identical_aliases():
-        old_config = patches.original(f"{UTILS}.setup_databases")(
+        old_config = patches.original(setup_databases)(
             verbosity,
             interactive,
             time_keeper=time_keeper,

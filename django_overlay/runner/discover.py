@@ -22,7 +22,6 @@ from ..start_method import apply_start_method, argument_type, requested_start_me
 from . import durations, junit, sharding
 from .session import RunOptions
 
-RUNNER = "django.test.runner.DiscoverRunner"
 TIMEOUT_VARIABLE = "DJANGO_TEST_TIMEOUT"
 
 
@@ -55,7 +54,7 @@ def restart_count(value):
 
 @classmethod
 def add_arguments(cls, parser):
-    patches.original(f"{RUNNER}.add_arguments").__func__(cls, parser)
+    patches.original(add_arguments).__func__(cls, parser)
     parser.add_argument(
         "--start-method",
         type=argument_type,
@@ -176,7 +175,7 @@ def init(
     self.isolate_cache = caches.requested_isolation(isolate_cache)
     if chosen:
         apply_start_method(chosen)
-    patches.original(f"{RUNNER}.__init__")(self, *args, **kwargs)
+    patches.original(init)(self, *args, **kwargs)
     if junit_xml and (self.debug_sql or self.pdb):
         raise CommandError(
             "--junit-xml cannot be combined with --debug-sql or --pdb, which "
@@ -212,7 +211,7 @@ def build_suite(self, *args, **kwargs):
     if shard is not None:
         self.test_suite = partial(take_shard, self, type(self).test_suite)
     try:
-        suite = patches.original(f"{RUNNER}.build_suite")(self, *args, **kwargs)
+        suite = patches.original(build_suite)(self, *args, **kwargs)
     finally:
         if shard is not None:
             del self.test_suite
@@ -247,7 +246,7 @@ def take_shard(runner, make_suite, tests):
 
 def get_resultclass(self):
     """With --junit-xml, results also go to a JUnit XML file."""
-    resultclass = patches.original(f"{RUNNER}.get_resultclass")(self)
+    resultclass = patches.original(get_resultclass)(self)
     if getattr(self, "junit_xml", None) is None:
         return resultclass
     return partial(junit.JUnitXMLResult, path=self.junit_xml)

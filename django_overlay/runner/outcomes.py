@@ -30,7 +30,6 @@ tblib.pickling_support.install()
 # that output advances test by test to the eye, seldom enough that a
 # thousand fast tests do not make a thousand messages.
 FLUSH_SECONDS = 0.05
-REMOTE_RESULT = "django.test.runner.RemoteTestResult"
 # Events that carry an exc_info tuple, and its position after the event name.
 EXC_INFO_AT = {"addError": -1, "addFailure": -1, "addSubTest": 2, "addExpectedFailure": -1}
 
@@ -363,7 +362,7 @@ def add_skip(self, test, reason):
     """
     if not self.events or self.events[-1][0] == "stopTest":
         self.testsRun += 1
-    patches.original(f"{REMOTE_RESULT}.addSkip")(self, test, reason)
+    patches.original(add_skip)(self, test, reason)
 
 
 def crash_error(description):
