@@ -63,5 +63,5 @@ django-subset: venv
 	$(RUNTESTS) $(SETTINGS) $(RUNTESTS_ARGS) $(SUBSET)
 
 clean:
-	rm -rf .venv-*/ *.egg-info .pytest_cache
+	rm -rf .venv-*/ *.egg-info .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
