@@ -426,14 +426,14 @@ def original(replacement):
     wraps it: ``patches.original(atomic_enter)(self)``. The replacement names
     itself; which target that is, only the registry says.
     """
-    targets = _targets_of[replacement]
-    first, *others = (_original_at(target) for target in targets)
-    if any(other is not first for other in others):
+    first, *others = targets = _targets_of[replacement]
+    found = _original_at(first)
+    if any(_original_at(other) is not found for other in others):
         raise LookupError(
             f"{replacement!r} replaced different objects at {', '.join(targets)}: "
             "a replacement that wraps upstream's object must have one target"
         )
-    return first
+    return found
 
 
 def _original_at(target):
