@@ -242,7 +242,9 @@ PATCHES = (
         "django.db.utils:ConnectionHandler.__getitem__",
         "django_overlay.shared_connections:connection_handler_getitem",
     ),
-    Patch("django.db.transaction:Atomic.__enter__", "django_overlay.shared_connections:atomic_enter"),
+    Patch(
+        "django.db.transaction:Atomic.__enter__", "django_overlay.shared_connections:atomic_enter"
+    ),
     Patch("django.db.transaction:Atomic.__exit__", "django_overlay.shared_connections:atomic_exit"),
     Patch(
         "django.test.runner:DiscoverRunner.setup_test_environment",

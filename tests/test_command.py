@@ -61,8 +61,17 @@ def test_building_the_wheel_leaves_the_checkout_as_it_was(tmp_path):
     shutil.copytree(CHECKOUT, checkout, ignore=NOT_IN_THE_REPOSITORY)
     before = sorted(checkout.rglob("*"))
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir",
-         tmp_path / "wheels", checkout],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--wheel-dir",
+            tmp_path / "wheels",
+            checkout,
+        ],
         capture_output=True,
         text=True,
         timeout=300,

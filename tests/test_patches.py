@@ -190,16 +190,13 @@ print(vars(creation.DatabaseCreation)["_clone_test_db"] is patches.load(
 patches.uninstall()
 print(vars(creation.DatabaseCreation)["_clone_test_db"].__module__)
 """
-    run = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
-    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == [
         "[]",
         "True",
         "django.db.backends.postgresql.creation",
     ]
-
 
 
 REPOSITORY = Path(__file__).resolve().parent.parent
