@@ -2,7 +2,7 @@
 The overlay's parallel runner against upstream's, side by side in one run,
 interleaved, medians of --runs.
 
-    python bench/parallel_runner.py overhead [--runs 5] [--tests 2000]
+    python bench/parallel_runner.py overhead [--runs 5] [--tests 2000] [--timeout S]
     python bench/parallel_runner.py scheduling [--runs 3] [--parallel 2 4] [LABEL ...]
     python bench/parallel_runner.py suite [--runs 3] [--parallel 2]
 
@@ -10,7 +10,9 @@ overhead: wall time of the sample project's SAMPLE_TRIVIAL_TESTS trivial
 tests (20 a class), --parallel 2, spawn, overlay / upstream, for whole runs
 and per test (from runs of N and N/10 tests). The overlay sends each test's
 outcome as it happens where upstream sends a class's at its end; the per-test
-figure is what that costs. Target: ratio <= 1.05.
+figure is what that costs. Target: ratio <= 1.05. --timeout S gives the
+overlay's runs --timeout (upstream has none), for what watching each test's
+deadline costs.
 
 scheduling: wall time of part of Django's own suite (runtests.py, SQLite,
 spawn) with upstream, with the overlay and no recorded durations (classes
@@ -99,6 +101,8 @@ def overhead(options):
                     sys.executable, MANAGE_PY, "test", "sample_app.tests.test_trivial",
                     "--parallel", "2", "--noinput",
                 ]
+                if label == "overlay" and options.timeout:
+                    command += ["--timeout", str(options.timeout)]
                 times[label, size].append(run(command, environment, cwd=directory))
     median = {case: statistics.median(values) for case, values in times.items()}
     whole = {label: median[label, sizes[0]] for label in ("upstream", "overlay")}
@@ -108,6 +112,7 @@ def overhead(options):
     }
     print(
         f"overhead tests={sizes[0]} runs={options.runs} parallel=2 spawn "
+        f"{f'timeout={options.timeout:g} ' if options.timeout else ''}"
         f"upstream={whole['upstream']:.2f}s overlay={whole['overlay']:.2f}s "
         f"ratio={whole['overlay'] / whole['upstream']:.3f}"
     )
@@ -200,6 +205,7 @@ def main():
     overhead_parser = commands.add_parser("overhead")
     overhead_parser.add_argument("--runs", type=int, default=5)
     overhead_parser.add_argument("--tests", type=int, default=2000)
+    overhead_parser.add_argument("--timeout", type=float)
     scheduling_parser = commands.add_parser("scheduling")
     scheduling_parser.add_argument("--runs", type=int, default=3)
     scheduling_parser.add_argument("--parallel", type=int, nargs="+", default=[2, 4])
