@@ -309,3 +309,26 @@ def test_progress_display_leaves_the_report_as_it_is(sample):
     assert run.returncode == 1, run.output
     assert passed(run) == passing_class_tests() | {"ExitTests.test_a_before", "ExitTests.test_z_after"}
     assert "FAILED (errors=1)" in run.stderr
+
+
+def test_worker_that_fails_to_start_is_reported_once_and_stops_the_run(sample):
+    """
+    Before, the worker's exception ended the run with a traceback of the
+    parent's and no summary; and a worker that died before it could say why
+    was replaced again and again until --max-worker-restarts gave up.
+    """
+    run = run_cases(sample, [], env={"SAMPLE_WORKER_START_FAILS": "1"})
+
+    assert run.returncode == 1, run.output
+    reports = re.findall(r"worker [12] \(pid \d+\) failed to start\. Its traceback:", run.stderr)
+    assert len(reports) == 1, run.output
+    assert "RuntimeError: this worker cannot start, on purpose" in run.stderr
+    assert re.search(
+        r"WorkerCrashError: Stopping: worker [12] \(pid \d+\) failed to start\. "
+        r"\d+ tests did not run\.$",
+        run.stderr,
+        re.M,
+    ), run.output
+    assert re.search(r"^Ran \d+ tests? in ", run.stderr, re.M), run.output
+    assert "died" not in run.stderr
+    assert run.leftovers == []

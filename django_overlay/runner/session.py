@@ -249,8 +249,8 @@ class Session:
             why = f"Its traceback:\n\n{lost.start_failure}"
         else:
             why = (
-                f"It {lost.description} before it could report why; its own "
-                "output, above, may say."
+                f"It ended ({lost.description}) before it could say why; its "
+                "own output, above, may."
             )
         self.report_error(
             unittest.suite._ErrorHolder(f"{lost.worker!r}"),
