@@ -151,6 +151,23 @@ def test_hung_test_is_stopped_and_its_stacks_reported(sample, start_method):
     assert "FAILED (errors=1)" in run.stderr
 
 
+def test_hung_test_holding_the_gil_is_stopped_without_stacks(sample):
+    """
+    The worker's watchdog thread cannot arm faulthandler without the GIL:
+    the parent kills the worker a grace period after the deadline.
+    """
+    run = run_cases(sample, ["hang-holding-the-gil"], "--timeout", "2")
+
+    assert run.returncode == 1, run.output
+    test_class, test = "HangHoldingTheGILTests", "test_hangs_holding_the_gil"
+    assert re.fullmatch(
+        requeued_report(test_class, test, "was stopped after 2 s (--timeout)"),
+        crash_report(run, test_class, test),
+    ), run.output
+    assert passed(run) == passing_class_tests() | {f"{test_class}.test_a_before", f"{test_class}.test_z_after"}
+    assert run.leftovers == []
+
+
 def test_timeout_from_the_environment(sample):
     run = run_cases(sample, ["hang"], env={"DJANGO_TEST_TIMEOUT": "2.5"})
 
