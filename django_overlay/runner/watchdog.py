@@ -11,8 +11,8 @@ it starts that thread, about 75 us, which twice a test would more than double
 the runner's cost for fast tests; so a Python thread arms it only for a step
 that is still running when it next looks (every ARM_AFTER_SECONDS), and
 disarms it when the step ends. A step that takes the GIL for good within its
-first ARM_AFTER_SECONDS is never armed: the parent kills its worker at the
-deadline all the same, without stacks.
+first ARM_AFTER_SECONDS is never armed: the parent kills its worker a grace
+period after the deadline all the same, without stacks.
 """
 
 import faulthandler
