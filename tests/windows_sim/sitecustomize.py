@@ -22,8 +22,7 @@ import fcntl
 import multiprocessing.context
 import os
 import signal
-# Before msvcrt exists: subprocess takes it for a sign of Windows.
-import subprocess  # noqa: F401
+import subprocess  # noqa: F401 (imported before msvcrt exists: subprocess takes msvcrt for a sign of Windows)
 import sys
 import time
 import types
