@@ -82,12 +82,22 @@ class SampleProject:
         self.database = database
         self.with_overlay = with_overlay
 
-    def run(self, *arguments, start_method=None, env=None, timeout=RUN_TIMEOUT, interrupt=None):
+    def run(
+        self,
+        *arguments,
+        start_method=None,
+        env=None,
+        timeout=RUN_TIMEOUT,
+        interrupt=None,
+        tmpdir_name=None,
+    ):
         """
         Run ``manage.py test *arguments`` and return a SampleRun. start_method
         goes to --start-method, or, without the overlay (which upstream lacks),
         to manage.py's own SAMPLE_START_METHOD. interrupt is an Interrupt to
-        send once a sample test has recorded that it is running.
+        send once a sample test has recorded that it is running. tmpdir_name
+        makes the run's TMPDIR a directory of that name in its own (a long
+        one, say).
         """
         # Never ask whether to replace a test database left by an earlier run.
         arguments = [*arguments, "--noinput"]
@@ -101,7 +111,11 @@ class SampleProject:
             name: Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.root))
             for name in ("cwd", "tmp", "results")
         }
-        environment["TMPDIR"] = str(directories["tmp"])
+        tmpdir = directories["tmp"]
+        if tmpdir_name:
+            tmpdir = tmpdir / tmpdir_name
+            tmpdir.mkdir()
+        environment["TMPDIR"] = str(tmpdir)
         environment["SAMPLE_RESULTS_DIR"] = str(directories["results"])
         # Durations recorded by one run would reorder the next one's classes,
         # which the sample tests that pair classes across workers rely on.
@@ -119,7 +133,7 @@ class SampleProject:
                 stdout=process.stdout,
                 stderr=process.stderr,
                 workers=recorded_workers(directories["results"]),
-                leftovers=files_under(directories["cwd"], directories["tmp"]),
+                leftovers=files_under(directories["cwd"], tmpdir),
             )
         finally:
             for directory in directories.values():
