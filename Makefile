@@ -41,7 +41,7 @@ system-packages:
 
 $(VENV)/.installed: pyproject.toml Makefile | system-packages
 	python$(PY) -m venv $(VENV)
-	$(PYTHON) -m pip install --disable-pip-version-check -e '.[test,postgres,mysql,oracle]' 'Django~=$(DJANGO).0'
+	$(PYTHON) -m pip install --disable-pip-version-check -e '.[test,test-external,postgres,mysql,oracle]' 'Django~=$(DJANGO).0'
 	touch $@
 
 # pytest's own temporary root is shared by every pytest session of the user,

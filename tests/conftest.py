@@ -8,6 +8,7 @@ own, all empty, so that a file the run leaves anywhere it may write shows up.
 to see which tests fail without the overlay.
 """
 
+import multiprocessing
 import os
 import shutil
 import signal
@@ -32,8 +33,41 @@ INHERITED_VARIABLES_TO_DROP = (
     "DJANGO_TEST_START_METHOD",
 )
 
+# Windows has no sessions or process groups to signal: the run goes in a
+# console process group of its own (for Ctrl-Break), and its process tree is
+# killed by taskkill.
+WINDOWS = sys.platform == "win32"
+OWN_GROUP = (
+    {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if WINDOWS
+    else {"start_new_session": True}
+)
+
 # pytest must not import the sample project's Django tests.
 collect_ignore = ["sample_project"]
+# Parameters of a test (its database, server, backend or cache) that need a
+# service outside Python and SQLite.
+EXTERNAL_SERVICES = frozenset(
+    {"postgresql", "mariadb", "redis", "django-redis", "pymemcache", "pylibmc"}
+)
+
+
+def pytest_collection_modifyitems(items):
+    """
+    Mark `external` the tests that need a database server, Redis or
+    memcached, as their parameters say (modules that need more mark
+    themselves), and skip those of a start method this platform lacks.
+    """
+    available = multiprocessing.get_all_start_methods()
+    for item in items:
+        parameters = item.callspec.params if hasattr(item, "callspec") else {}
+        values = {value for value in parameters.values() if isinstance(value, str)}
+        if values & EXTERNAL_SERVICES:
+            item.add_marker(pytest.mark.external)
+        start_method = parameters.get("start_method")
+        if start_method and start_method not in available:
+            item.add_marker(
+                pytest.mark.skip(reason=f"no {start_method} start method on this platform")
+            )
 
 
 def pytest_addoption(parser):
@@ -170,17 +204,29 @@ class Interrupt:
         return Interrupt(self.signal, self.marker, self.to_group, results / self.marker)
 
     def send(self, process):
-        if self.to_group:
-            os.killpg(process.pid, self.signal)
-        else:
+        if not self.to_group:
             process.send_signal(self.signal)
+        elif WINDOWS:
+            # The one console event Windows delivers to a process group.
+            os.kill(process.pid, signal.CTRL_BREAK_EVENT)
+        else:
+            os.killpg(process.pid, self.signal)
+
+
+def kill_process_tree(process):
+    if WINDOWS:
+        subprocess.run(
+            ["taskkill", "/F", "/T", "/PID", str(process.pid)], capture_output=True, check=False
+        )
+    else:
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 def run_bounded(command, cwd, env, timeout, interrupt=None):
     """
     subprocess.run() with a timeout that also ends the run's worker
-    processes: the command runs in a session of its own, and the whole
-    session is killed if it outlives the timeout.
+    processes: the command runs in a session (process group, on Windows) of
+    its own, and all of it is killed if it outlives the timeout.
     """
     with subprocess.Popen(
         command,
@@ -190,7 +236,7 @@ def run_bounded(command, cwd, env, timeout, interrupt=None):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        start_new_session=True,
+        **OWN_GROUP,
     ) as process:
         if interrupt:
             wait_for_file(interrupt.marker_path, process, timeout)
@@ -198,7 +244,7 @@ def run_bounded(command, cwd, env, timeout, interrupt=None):
         try:
             stdout, stderr = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            kill_process_tree(process)
             stdout, stderr = process.communicate()
             pytest.fail(
                 f"{' '.join(command)} did not finish within {timeout} s\n"
