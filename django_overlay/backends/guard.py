@@ -14,8 +14,8 @@ a test NAME equal to a real one is refused before anything is created.
 
 A SQLite NAME is a file, which many strings reach: through a symlinked
 directory (macOS's /tmp and /var are links into /private), a relative path, a
-``file:`` URI, a hard link, or another case on a case-insensitive file system
-(APFS and NTFS by default). Upstream removes the test database's file before
+``file:`` URI, or another case on a case-insensitive file system (APFS and
+NTFS by default). Upstream removes the test database's file before
 making it, and a clone's before copying onto it, so SQLite's names are
 compared as files, never as strings.
 """
