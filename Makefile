@@ -41,7 +41,7 @@ system-packages:
 
 $(VENV)/.installed: pyproject.toml Makefile | system-packages
 	python$(PY) -m venv $(VENV)
-	$(PYTHON) -m pip install --disable-pip-version-check -e '.[test,postgres,mysql,oracle]' 'Django~=$(DJANGO).0'
+	$(PYTHON) -m pip install --disable-pip-version-check -e '.[test,test-external,postgres,mysql,oracle]' 'Django~=$(DJANGO).0'
 	touch $@
 
 # ruff's rules are in pyproject.toml; ruff itself is in the test extras.

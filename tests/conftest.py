@@ -8,6 +8,7 @@ own, all empty, so that a file the run leaves anywhere it may write shows up.
 to see which tests fail without the overlay.
 """
 
+import multiprocessing
 import os
 import shutil
 import signal
@@ -32,8 +33,41 @@ INHERITED_VARIABLES_TO_DROP = (
     "DJANGO_TEST_START_METHOD",
 )
 
+# Windows has no sessions or process groups to signal: the run goes in a
+# console process group of its own (for Ctrl-Break), and its process tree is
+# killed by taskkill.
+WINDOWS = sys.platform == "win32"
+OWN_GROUP = (
+    {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if WINDOWS
+    else {"start_new_session": True}
+)
+
 # pytest must not import the sample project's Django tests.
 collect_ignore = ["sample_project"]
+# Parameters of a test (its database, server, backend or cache) that need a
+# service outside Python and SQLite.
+EXTERNAL_SERVICES = frozenset(
+    {"postgresql", "mariadb", "redis", "django-redis", "pymemcache", "pylibmc"}
+)
+
+
+def pytest_collection_modifyitems(items):
+    """
+    Mark `external` the tests that need a database server, Redis or
+    memcached, as their parameters say (modules that need more mark
+    themselves), and skip those of a start method this platform lacks.
+    """
+    available = multiprocessing.get_all_start_methods()
+    for item in items:
+        parameters = item.callspec.params if hasattr(item, "callspec") else {}
+        values = {value for value in parameters.values() if isinstance(value, str)}
+        if values & EXTERNAL_SERVICES:
+            item.add_marker(pytest.mark.external)
+        start_method = parameters.get("start_method")
+        if start_method and start_method not in available:
+            item.add_marker(
+                pytest.mark.skip(reason=f"no {start_method} start method on this platform")
+            )
 
 
 def pytest_addoption(parser):
@@ -82,12 +116,22 @@ class SampleProject:
         self.database = database
         self.with_overlay = with_overlay
 
-    def run(self, *arguments, start_method=None, env=None, timeout=RUN_TIMEOUT, interrupt=None):
+    def run(
+        self,
+        *arguments,
+        start_method=None,
+        env=None,
+        timeout=RUN_TIMEOUT,
+        interrupt=None,
+        tmpdir_name=None,
+    ):
         """
         Run ``manage.py test *arguments`` and return a SampleRun. start_method
         goes to --start-method, or, without the overlay (which upstream lacks),
         to manage.py's own SAMPLE_START_METHOD. interrupt is an Interrupt to
-        send once a sample test has recorded that it is running.
+        send once a sample test has recorded that it is running. tmpdir_name
+        makes the run's TMPDIR a directory of that name in its own (a long
+        one, say).
         """
         # Never ask whether to replace a test database left by an earlier run.
         arguments = [*arguments, "--noinput"]
@@ -101,7 +145,11 @@ class SampleProject:
             name: Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.root))
             for name in ("cwd", "tmp", "results")
         }
-        environment["TMPDIR"] = str(directories["tmp"])
+        tmpdir = directories["tmp"]
+        if tmpdir_name:
+            tmpdir = tmpdir / tmpdir_name
+            tmpdir.mkdir()
+        environment["TMPDIR"] = str(tmpdir)
         environment["SAMPLE_RESULTS_DIR"] = str(directories["results"])
         # Durations recorded by one run would reorder the next one's classes,
         # which the sample tests that pair classes across workers rely on.
@@ -119,7 +167,7 @@ class SampleProject:
                 stdout=process.stdout,
                 stderr=process.stderr,
                 workers=recorded_workers(directories["results"]),
-                leftovers=files_under(directories["cwd"], directories["tmp"]),
+                leftovers=files_under(directories["cwd"], tmpdir),
             )
         finally:
             for directory in directories.values():
@@ -156,17 +204,29 @@ class Interrupt:
         return Interrupt(self.signal, self.marker, self.to_group, results / self.marker)
 
     def send(self, process):
-        if self.to_group:
-            os.killpg(process.pid, self.signal)
-        else:
+        if not self.to_group:
             process.send_signal(self.signal)
+        elif WINDOWS:
+            # The one console event Windows delivers to a process group.
+            os.kill(process.pid, signal.CTRL_BREAK_EVENT)
+        else:
+            os.killpg(process.pid, self.signal)
+
+
+def kill_process_tree(process):
+    if WINDOWS:
+        subprocess.run(
+            ["taskkill", "/F", "/T", "/PID", str(process.pid)], capture_output=True, check=False
+        )
+    else:
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 def run_bounded(command, cwd, env, timeout, interrupt=None):
     """
     subprocess.run() with a timeout that also ends the run's worker
-    processes: the command runs in a session of its own, and the whole
-    session is killed if it outlives the timeout.
+    processes: the command runs in a session (process group, on Windows) of
+    its own, and all of it is killed if it outlives the timeout.
     """
     with subprocess.Popen(
         command,
@@ -176,7 +236,7 @@ def run_bounded(command, cwd, env, timeout, interrupt=None):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        start_new_session=True,
+        **OWN_GROUP,
     ) as process:
         if interrupt:
             wait_for_file(interrupt.marker_path, process, timeout)
@@ -184,7 +244,7 @@ def run_bounded(command, cwd, env, timeout, interrupt=None):
         try:
             stdout, stderr = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            kill_process_tree(process)
             stdout, stderr = process.communicate()
             pytest.fail(
                 f"{' '.join(command)} did not finish within {timeout} s\n"

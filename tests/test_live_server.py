@@ -12,6 +12,9 @@ import pytest
 
 import django_overlay
 
+# Chromium drives every test here.
+pytestmark = pytest.mark.external
+
 LIVE_TESTS = "live_app"
 LIVE_TEST_COUNT = 13
 

@@ -7,6 +7,8 @@ process it runs in, which is the one the option or variable set.
 """
 
 import multiprocessing
+import subprocess
+import sys
 
 import pytest
 
@@ -54,3 +56,65 @@ def test_option_overrides_environment_variable(sample):
     )
     run.assert_succeeded()
     assert list(run.workers.values()) == ["spawn"]
+
+
+def apply_on(platform, start_method):
+    """Apply start_method as the option does, on a platform faked in a subprocess."""
+    code = (
+        f"import sys; sys.platform = {platform!r}\n"
+        "from django_overlay.start_method import apply_start_method\n"
+        f"apply_start_method({start_method!r})\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+
+
+def test_fork_on_macos_is_warned_about():
+    assert "RuntimeWarning: The fork start method on macOS" in apply_on("darwin", "fork").stderr
+    assert apply_on("darwin", "spawn").stderr == ""
+    assert apply_on("linux", "fork").stderr == ""
+
+
+def test_progress_thread_never_runs_across_a_fork(sample):
+    """
+    With --progress under fork, the display's thread is not running when the
+    workers are forked, nor when a lost one's replacement is: Python warns
+    when a multi-threaded process forks.
+    """
+    run = sample.run(
+        "sample_app.tests.test_robustness",
+        "--parallel",
+        "2",
+        "--progress",
+        start_method="fork",
+        env={"SAMPLE_ROBUSTNESS": "exit", "PYTHONWARNINGS": "always::DeprecationWarning"},
+    )
+    assert run.returncode == 1, run.output
+    assert "died (exit code 3)" in run.stderr, run.output
+    assert "use of fork() may lead to deadlocks" not in run.stderr, run.output
+
+
+# Past the 108 bytes of a Unix socket's path on Linux, whatever tmp_path is.
+LONG_TMPDIR_NAME = "long-tmpdir-" + "x" * 100
+
+
+@pytest.mark.parametrize("with_overlay", [True, False], ids=["overlay", "upstream"])
+def test_forkserver_under_a_long_tmpdir(request, with_overlay):
+    """
+    forkserver's socket goes in multiprocessing's directory under TMPDIR;
+    upstream fails to start the fork server ("AF_UNIX path too long").
+    """
+    sample = request.getfixturevalue("sample" if with_overlay else "upstream_sample")
+    run = sample.run(
+        "sample_app.tests.test_workers",
+        "--parallel",
+        "2",
+        start_method="forkserver",
+        tmpdir_name=LONG_TMPDIR_NAME,
+    )
+    if with_overlay:
+        run.assert_ran_on_two_workers("forkserver")
+    else:
+        assert run.returncode != 0, run.output
+        assert "AF_UNIX path too long" in run.stderr, run.output

@@ -11,10 +11,18 @@ first, which raises rather than lets a name through that it cannot trace back
 to the test settings. For PostgreSQL, MySQL and SQLite databases,
 check_test_database() does the same with the names recorded when setup began:
 a test NAME equal to a real one is refused before anything is created.
+
+A SQLite NAME is a file, which many strings reach: through a symlinked
+directory (macOS's /tmp and /var are links into /private), a relative path, a
+``file:`` URI, or another case on a case-insensitive file system (APFS and
+NTFS by default). Upstream removes the test database's file before
+making it, and a clone's before copying onto it, so SQLite's names are
+compared as files, never as strings.
 """
 
 import os
 import re
+from urllib.parse import unquote, urlsplit
 
 WORKER_SUFFIX = re.compile(r"_[1-9][0-9]*")
 
@@ -34,11 +42,7 @@ def check_derived(kind, name, test_names, protected=(), *, ignore_case=False):
     bases = [fold(test_name) for test_name in test_names if test_name]
     folded = fold(name or "")
     if folded in {fold(real) for real in protected if real}:
-        raise NotATestName(
-            f"Refusing to drop or overwrite the {kind} {name!r}: the settings "
-            "use it for the real database, not for tests. Nothing was dropped; "
-            "give the TEST settings of your DATABASES names of their own."
-        )
+        refuse_real(kind, name)
     derived = folded and any(
         folded == base
         or (folded.startswith(base) and WORKER_SUFFIX.fullmatch(folded[len(base) :]))
@@ -51,6 +55,51 @@ def check_derived(kind, name, test_names, protected=(), *, ignore_case=False):
             "of those followed by _<worker number>. Nothing was dropped."
         )
 
+
+def refuse_real(kind, name, spelled=None):
+    also = f" (as {spelled!r}, the same file)" if spelled is not None else ""
+    raise NotATestName(
+        f"Refusing to drop or overwrite the {kind} {name!r}: the settings "
+        f"use it{also} for the real database, not for tests. Nothing was dropped; "
+        "give the TEST settings of your DATABASES names of their own."
+    )
+
+
+def sqlite_path(name):
+    """The file a SQLite NAME opens: Django connects with uri=True."""
+    name = os.fspath(name)
+    if name.startswith("file:"):
+        return unquote(urlsplit(name).path)
+    return name
+
+
+def same_file(first, second):
+    """
+    Whether two SQLite NAMEs open the same file: the file's identity where
+    both exist, which sees through links, relative paths and case-insensitive
+    file systems; else the path each resolves to, in the platform's case
+    (folded on Windows), for a file that does not exist yet.
+    """
+    first, second = sqlite_path(first), sqlite_path(second)
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        # One of them is missing, or cannot be looked at.
+        return os.path.normcase(os.path.realpath(first)) == os.path.normcase(
+            os.path.realpath(second)
+        )
+
+
+def check_not_a_real_file(name, real_names):
+    """Raise NotATestName if the SQLite NAME is the file of a real database's NAME."""
+    for real in real_names:
+        if real and not _in_memory_name(real) and same_file(name, real):
+            refuse_real("database", name, None if os.fspath(real) == os.fspath(name) else real)
+
+
+def _in_memory_name(name):
+    # As Django's DatabaseCreation.is_in_memory_db() reads a NAME.
+    return isinstance(name, str) and (name == ":memory:" or "mode=memory" in name)
 
 
 # alias -> NAME as the settings gave it before any test database replaced it
@@ -89,7 +138,11 @@ def check_test_database(connection, name):
         )
     test_names = _test_names.get(connection.alias, {connection.settings_dict["NAME"]})
     real_names = list(_real_names.values())
-    if connection.vendor == "sqlite" and name not in real_names:
+    if connection.vendor == "sqlite":
+        check_not_a_real_file(name, real_names)
+        # Compared as files above; below, only whether name derives from a
+        # test name, which the overlay spells itself.
+        real_names = []
         # A file's clones are named <root>_<worker><extension>: compare roots.
         for extension in {os.path.splitext(test_name)[1] for test_name in test_names} - {""}:
             if str(name).endswith(extension):

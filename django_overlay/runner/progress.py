@@ -3,9 +3,14 @@
 output: tests done out of the total, failures so far, what each worker is
 running, and an estimate of the time left. rich draws it and keeps it below
 the lines the run prints.
+
+rich redraws it from a thread of its own, which the session starts after the
+workers and pauses while it starts a replacement, so that no worker is
+forked while the thread runs.
 """
 
 import sys
+from contextlib import contextmanager
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -52,6 +57,19 @@ class ProgressDisplay:
         failures = f"{self.failures} failed" if self.failures else "no failures"
         self.bar.update(self.task_id, advance=1, failures=failures)
         self.live.update(self.render())
+
+    @contextmanager
+    def paused(self):
+        """
+        Without its refresh thread, for starting a worker: under fork the
+        thread must not be running when the parent forks. Paused under every
+        start method, for one rule: a replacement is rare, its redraw cheap.
+        """
+        self.live.stop()
+        try:
+            yield
+        finally:
+            self.live.start()
 
     def stop(self):
         if self.live is not None:

@@ -16,7 +16,7 @@ an error saying what did not run, and a result that fails.
 import signal
 import time
 import unittest
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 
 from django.db import connections
@@ -119,8 +119,6 @@ class Session:
             durations.load(self.durations_path, self.options.durations_from_junit),
             keep_order=self.options.keep_order,
         )
-        if self.progress:
-            self.progress.start(sum(len(task.tests) for task in tasks))
         # Forked workers must not share the parent's database sockets, and a
         # database is cloned only while nobody is connected to it.
         connections.close_all()
@@ -131,6 +129,11 @@ class Session:
             with pool, interruptible():
                 for slot in range(1, self.suite.processes + 1):
                     pool.start(slot, (self.worker_setup,))
+                # Its refresh thread starts once the workers have: a thread
+                # running in a process that forks may hold a lock that the
+                # child then waits for forever.
+                if self.progress:
+                    self.progress.start(sum(len(task.tests) for task in tasks))
                 self.serve(pool)
         except Interrupted as interruption:
             self.end_run(f"The run was interrupted ({interruption}).")
@@ -235,7 +238,8 @@ class Session:
             # A worker killed inside a TransactionTestCase leaves rows behind:
             # its replacement clones its databases afresh.
             connections.close_all()
-            pool.start(worker.slot, (replace(self.worker_setup, fresh_databases=True),))
+            with self.progress.paused() if self.progress else nullcontext():
+                pool.start(worker.slot, (replace(self.worker_setup, fresh_databases=True),))
 
     def report_start_failure(self, lost):
         """

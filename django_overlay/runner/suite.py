@@ -15,6 +15,7 @@ from django.db import connections
 from django.test import runner as upstream
 
 from ..backends import sqlite3
+from ..start_method import keep_forkserver_socket_short
 from . import outcomes, parity
 from .session import RunOptions, Session, plain_function
 from .worker import WorkerSetup, init_worker, run_subsuite
@@ -40,6 +41,7 @@ class ParallelTestSuite(upstream.ParallelTestSuite):
             from .progress import ProgressDisplay
 
             progress = ProgressDisplay(self.processes)
+        keep_forkserver_socket_short()
         session = Session(
             self,
             result,

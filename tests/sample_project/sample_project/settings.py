@@ -10,7 +10,7 @@ SAMPLE_DATABASE is one of
 - unshareable: the same, through a driver whose connections may not be used
   by another thread (DB-API threadsafety 0);
 - sqlite-file: SQLite with its test database in a file, test_<name> beside
-  SAMPLE_DATABASE_NAME, which is a path;
+  SAMPLE_DATABASE_NAME, which is a path, or SAMPLE_TEST_DATABASE_NAME;
 - postgresql, mariadb: a local server, reached as tests/settings/ reach it
   (DJANGO_OVERLAY_PG_* and DJANGO_OVERLAY_MARIADB_*); the test database is
   test_<SAMPLE_DATABASE_NAME>.
@@ -62,7 +62,11 @@ def database(kind, name):
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": name,
-            "TEST": {"NAME": os.path.join(directory, f"test_{filename}")},
+            "TEST": {
+                "NAME": os.environ.get(
+                    "SAMPLE_TEST_DATABASE_NAME", os.path.join(directory, f"test_{filename}")
+                )
+            },
         }
     if kind == "postgresql":
         return server("django.db.backends.postgresql", "DJANGO_OVERLAY_PG", "5432", "postgres", name)

@@ -38,13 +38,17 @@ class Browser:
     A Chromium session whose profile and temporary files are in one
     directory of its own, removed by quit().
 
-    The directory is in /tmp, not under TMPDIR: Chromium makes a Unix socket
-    in its temporary directory, and fails to start where that path is longer
-    than a socket path may be, as under pytest's temporary directories.
+    On POSIX the directory is in /tmp, not under TMPDIR: Chromium makes a
+    Unix socket in its temporary directory, and fails to start where that
+    path is longer than a socket path may be, as under pytest's temporary
+    directories. Windows' Chromium makes none: the platform's temporary
+    directory serves.
     """
 
     def __init__(self):
-        self.directory = tempfile.TemporaryDirectory(prefix="chromium-", dir="/tmp")
+        self.directory = tempfile.TemporaryDirectory(
+            prefix="chromium-", dir="/tmp" if os.name == "posix" else None
+        )
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
         for argument in OFFLINE_ARGUMENTS:
