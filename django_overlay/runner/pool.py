@@ -35,10 +35,6 @@ class WorkerFailedToStart(RuntimeError):
     pass
 
 
-class TaskFailed(RuntimeError):
-    """The task function itself raised, outside any test."""
-
-
 # Where a worker is in its task, in memory it shares with the parent, which
 # reads it when the worker is lost and to enforce the timeout: written at
 # every test's start and stop, it costs no message.
@@ -71,10 +67,22 @@ def serve(connection, stack_writer, position, worker_id, initializer, initargs):
         position[:] = [NOT_RUNNING, time.monotonic(), 0]
         try:
             outcome = ("done", number, function(argument))
-        except BaseException:
-            outcome = ("failed", number, traceback.format_exc())
+        except BaseException as error:
+            report_escape(connection, number, error)
+            return
         position[SINCE] = 0
         connection.send(outcome)
+
+
+def report_escape(connection, number, error):
+    """
+    Tell the parent what escaped the task (KeyboardInterrupt or SystemExit
+    that unittest lets through, an error of the overlay's own): the parent
+    replaces this worker, whose state no other test should meet (a class's
+    transaction still open, its tearDownClass not run). The shared position
+    still says where it happened.
+    """
+    connection.send(("failed", number, (type(error).__qualname__, traceback.format_exc())))
 
 
 def send_to_parent(*message):
@@ -125,6 +133,8 @@ class WorkerLost:
     description: str
     timed_out: bool = False
     stacks: str | None = None
+    # (exception name, traceback) of what escaped the task, which ended it.
+    escaped: tuple | None = None
 
 
 class Worker:
@@ -138,6 +148,7 @@ class Worker:
         self.task = None
         # Its end of the pipe is closed: it exited or is about to.
         self.hung_up = False
+        self.escaped = None
 
     def __repr__(self):
         return f"worker {self.slot} (pid {self.process.pid})"
@@ -271,7 +282,8 @@ class WorkerPool:
         elif kind == "init_failed":
             raise WorkerFailedToStart(f"{worker!r} failed to start:\n{message[1]}")
         elif kind == "failed":
-            raise TaskFailed(f"{worker!r} failed:\n{message[2]}")
+            # It exits after sending this: lost, as if it had died.
+            worker.escaped, worker.hung_up = message[2], True
         else:
             if kind == "done":
                 worker.task = None
@@ -316,7 +328,7 @@ class WorkerPool:
         del self.workers[worker.slot]
         worker.connection.close()
         worker.stack_reader.close()
-        return WorkerLost(worker, description, timed_out, stacks)
+        return WorkerLost(worker, description, timed_out, stacks, worker.escaped)
 
     def stop(self, abandon=False):
         """

@@ -54,10 +54,13 @@ class RunOptions:
     keep_order: bool = False
 
 
-def stacks_section(stacks):
-    if not stacks:
-        return ""
-    return f"\n\nStacks of the worker's threads when it was stopped:\n\n{stacks}"
+def details_section(lost):
+    """What the report of a lost worker shows below its message."""
+    if lost.escaped:
+        return f"\n\n{lost.escaped[1].rstrip()}"
+    if lost.stacks:
+        return f"\n\nStacks of the worker's threads when it was stopped:\n\n{lost.stacks}"
+    return ""
 
 
 def tests(count):
@@ -216,6 +219,8 @@ class Session:
         worker, task = lost.worker, lost.worker.task
         if lost.timed_out:
             how = f"was stopped after {self.options.timeout:g} s (--timeout)"
+        elif lost.escaped:
+            how = f"was replaced after {lost.escaped[0]} escaped unittest"
         else:
             how = f"died ({lost.description})"
         if task is None:
@@ -223,7 +228,7 @@ class Session:
                 unittest.suite._ErrorHolder(f"{worker!r}"), f"{worker!r} {how} between tests."
             )
         else:
-            self.report_lost_task(task, worker, how, lost.stacks)
+            self.report_lost_task(task, worker, how, details_section(lost))
             task.worker = None
         if self.schedule and self.restarts <= self.max_restarts:
             # A worker killed inside a TransactionTestCase leaves rows behind:
@@ -231,7 +236,7 @@ class Session:
             connections.close_all()
             pool.start(worker.slot, (replace(self.worker_setup, fresh_databases=True),))
 
-    def report_lost_task(self, task, worker, how, stacks):
+    def report_lost_task(self, task, worker, how, details):
         """
         Report where the worker was lost, from the position it shared, and
         put back in the queue the class's tests that will not otherwise be
@@ -247,7 +252,7 @@ class Session:
                 f"{worker!r} {how} while setting up {task.label}; its "
                 f"{tests(len(task.tests))} did not run."
             )
-            self.report_class_error(f"setUpClass ({task.label})", message, stacks)
+            self.report_class_error(f"setUpClass ({task.label})", message + details)
             return
         unreported = task.tests[task.finished : running if running is not None else finished]
         later = task.tests[running + 1 :] if running is not None else task.tests[finished:]
@@ -262,9 +267,9 @@ class Session:
                 "yet went back in the queue for another worker."
             )
         if running is None:
-            self.report_class_error(f"tearDownClass ({task.label})", message, stacks)
+            self.report_class_error(f"tearDownClass ({task.label})", message + details)
             return
-        message += stacks_section(stacks)
+        message += details
         self.replay(
             task,
             [
@@ -274,8 +279,8 @@ class Session:
             ],
         )
 
-    def report_class_error(self, where, message, stacks):
-        self.report_error(unittest.suite._ErrorHolder(where), message + stacks_section(stacks))
+    def report_class_error(self, where, message):
+        self.report_error(unittest.suite._ErrorHolder(where), message)
 
     def report_error(self, test, message):
         self.result.addError(test, crash_error(message))

@@ -125,7 +125,14 @@ def run_subsuite(args):
         send_to_parent("events", task_number, events)
 
     runner.resultclass = streaming(runner.resultclass, send)
-    result = runner.run(subsuite)
+    try:
+        result = runner.run(subsuite)
+    except BaseException:
+        # The parent reports what escaped (pool.report_escape) after the
+        # outcomes of the tests that ended.
+        for stream in runner.resultclass.streams:
+            stream.send_ended_tests()
+        raise
     if isinstance(result.events, EventStream):
         return task_number, result.events.unsent()
     return task_number, [picklable_event(event) for event in result.events]
