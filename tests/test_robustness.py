@@ -207,6 +207,79 @@ def test_skips_before_a_crash_are_reported_once(sample):
     assert "FAILED (errors=1, skipped=2)" in run.stderr
 
 
+@pytest.mark.parametrize("start_method", START_METHODS)
+def test_exceptions_escaping_unittest_are_reported_like_lost_workers(sample, start_method):
+    """
+    KeyboardInterrupt from a test, SystemExit from setUpClass and from
+    tearDownClass escape unittest in the worker: each is reported where it
+    happened, with its traceback, the worker is replaced, and the run goes on
+    to its summary.
+    """
+    run = run_cases(sample, ["escapes"], start_method=start_method)
+
+    assert run.returncode == 1, run.output
+    report = crash_report(run, "KeyboardInterruptTests", "test_raises_keyboard_interrupt")
+    assert re.match(
+        rf"worker [12] \(pid P\) was replaced after KeyboardInterrupt escaped unittest while "
+        rf"running {ROBUSTNESS}\.KeyboardInterruptTests\.test_raises_keyboard_interrupt\. "
+        r"The [12] tests? of .* went back in the queue for another worker\.\n\n"
+        r"Traceback \(most recent call last\):\n",
+        report,
+    ), report
+    assert report.endswith("KeyboardInterrupt: raised by the code under test"), report
+    for fixture, test_class, message in [
+        ("setUpClass", "SetUpClassExitTests", "exit from setUpClass"),
+        ("tearDownClass", "TearDownClassExitTests", "exit from tearDownClass"),
+    ]:
+        section = re.search(
+            rf"^ERROR: {fixture} \({ROBUSTNESS}\.{test_class}\)\n-+\n(.*?)\n\n(?:={{70}}|-{{70}})",
+            run.stderr,
+            re.M | re.S,
+        )
+        assert section, run.output
+        assert f"SystemExit escaped unittest" in section[1], section[1]
+        assert section[1].endswith(f"SystemExit: {message}"), section[1]
+    # The other tests all ran, on clean databases; SetUpClassExitTests' never do.
+    assert passed(run) == passing_class_tests() | {
+        "KeyboardInterruptTests.test_a_before",
+        "KeyboardInterruptTests.test_z_after",
+        "TearDownClassExitTests.test_a_before",
+        "TearDownClassExitTests.test_z_after",
+    }
+    assert re.search(r"^Ran 17 tests in ", run.stderr, re.M), run.output
+    assert "FAILED (errors=3)" in run.stderr
+    assert run.leftovers == []
+
+
+@pytest.mark.parametrize("start_method", START_METHODS)
+def test_exception_chains_of_any_shape_are_reported(sample, start_method):
+    """
+    A chain of 1,000 causes, a cycle through __context__ of exceptions that
+    cannot be printed or pickled, and an exception group holding one: each
+    is reported, a long chain by its 10 outermost and 10 innermost links.
+    """
+    run = run_cases(sample, ["chains"], start_method=start_method)
+
+    assert run.returncode == 1, run.output
+    assert error_line(run, "ChainTests", "test_thousand_causes") == f"{ROBUSTNESS}.ChainLink: 999"
+    section = run.stderr.split("ERROR: test_thousand_causes")[1].split("=" * 70)[0]
+    assert section.count("The above exception was the direct cause") == 20, section
+    assert (
+        "django_overlay.runner.outcomes.ElidedLinks: 980 more exceptions of this chain were "
+        "elided: the report keeps the 10 outermost and the 10 innermost." in section
+    )
+    assert re.search(rf"^{ROBUSTNESS}\.ChainLink: 0$", section, re.M), section
+    assert error_line(run, "ChainTests", "test_context_cycle") == (
+        f"{ROBUSTNESS}.Unreportable: <unprintable Unreportable object>"
+    )
+    assert "[The chain loops: the next exception in it is one shown below.]" in run.stderr
+    assert "ExceptionGroup: several (2 sub-exceptions)\n  1: ValueError: one\n  2: Unreportable: " in (
+        run.stderr
+    )
+    assert passed(run) == passing_class_tests() | {"ChainTests.test_a_before", "ChainTests.test_z_after"}
+    assert "FAILED (errors=3)" in run.stderr
+
+
 def test_crash_loop_ends_the_run(sample):
     run = run_cases(sample, ["crash-loop"], "--max-worker-restarts", "2")
 
