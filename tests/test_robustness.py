@@ -280,8 +280,63 @@ def test_exception_chains_of_any_shape_are_reported(sample, start_method):
     assert "FAILED (errors=3)" in run.stderr
 
 
+@pytest.mark.parametrize("start_method", START_METHODS)
+def test_class_that_keeps_killing_workers_stops_going_back(sample, start_method):
+    """
+    CrashLoopTests' every test kills its worker: after two losses (the
+    default --max-crashes-per-class) its last tests are named as not run,
+    and the other classes run, well within --max-worker-restarts.
+    """
+    run = run_cases(sample, ["crash-loop"], "--max-worker-restarts", "2", start_method=start_method)
+
+    assert run.returncode == 1, run.output
+    report = crash_report(run, "CrashLoopTests", "test_exits_2")
+    assert report.endswith(
+        f"{ROBUSTNESS}.CrashLoopTests has lost 2 workers (--max-crashes-per-class 2): its 2 "
+        f"tests not reported yet will not run:\n  {ROBUSTNESS}.CrashLoopTests.test_exits_3\n"
+        f"  {ROBUSTNESS}.CrashLoopTests.test_exits_4"
+    ), report
+    assert passed(run) == passing_class_tests()
+    assert "Stopping" not in run.stderr
+    assert "FAILED (errors=2)" in run.stderr
+    assert run.leftovers == []
+
+
+def test_stopped_run_lists_what_did_not_run_in_a_file(sample, tmp_path):
+    """More tests than a report lists: they go in a file beside the durations."""
+    durations_file = tmp_path / "durations.json"
+    run = run_cases(
+        sample,
+        ["crash-loop", "many-tests"],
+        "--max-worker-restarts",
+        "0",
+        "--durations-file",
+        str(durations_file),
+    )
+
+    assert run.returncode == 1, run.output
+    not_run_file = tmp_path / "durations.not-run.txt"
+    match = re.search(
+        r"WorkerCrashError: Stopping: 1 workers were lost, more than --max-worker-restarts 0 allows\. (\d+) tests "
+        rf"did not run\.\nThey are listed in {re.escape(str(not_run_file))}\.$",
+        run.stderr,
+        re.M,
+    )
+    assert match, run.output
+    listed = not_run_file.read_text().splitlines()
+    assert len(listed) == int(match[1]) > 30
+    # Every test is reported once: run, or listed.
+    ran = int(re.search(r"^Ran (\d+) tests? in", run.stderr, re.M)[1])
+    assert ran + len(listed) == 12 + 4 + 40
+    assert {f"{ROBUSTNESS}.PassingTestsA.test_passes", f"{ROBUSTNESS}.CrashLoopTests.test_exits_4"} <= set(
+        listed
+    )
+
+
 def test_crash_loop_ends_the_run(sample):
-    run = run_cases(sample, ["crash-loop"], "--max-worker-restarts", "2")
+    run = run_cases(
+        sample, ["crash-loop"], "--max-worker-restarts", "2", "--max-crashes-per-class", "9"
+    )
 
     assert run.returncode == 1, run.output
     assert re.search(
@@ -291,6 +346,8 @@ def test_crash_loop_ends_the_run(sample):
         run.stderr,
         re.M,
     ), run.output
+    # Each by name.
+    assert f"\n  {ROBUSTNESS}.CrashLoopTests.test_exits_4\n" in run.stderr, run.output
     assert run.leftovers == []
 
 

@@ -8,8 +8,9 @@ passes its deadline (--timeout). The test it was running is reported as an
 error naming the worker, how it ended and the test; the tests of that class
 that had not run yet go back to the schedule, to run first on another worker;
 a replacement takes the lost worker's slot with fresh copies of its
-databases. After too many replacements the run ends with an error instead of
-crash-looping. Ctrl-C and SIGTERM end the run the same way: workers stopped,
+databases. A class that has lost --max-crashes-per-class workers goes back no
+more: its tests that did not run are named in the report. After too many
+replacements the run ends with an error naming every test that did not run. Ctrl-C and SIGTERM end the run the same way: workers stopped,
 an error saying what did not run, and a result that fails.
 """
 
@@ -18,6 +19,7 @@ import time
 import unittest
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from django.db import connections
 
@@ -31,6 +33,11 @@ from .scheduling import LongestFirst, Task, class_label, kind_of
 FAILING_EVENTS = {"addError", "addFailure", "addSubTest", "addUnexpectedSuccess"}
 # Workers a run may lose, per worker, before it gives up.
 RESTARTS_PER_WORKER = 4
+# Workers a TestCase class may lose before its tests stop going back in the
+# queue: a class that kills every worker would otherwise spend every restart.
+CRASHES_PER_CLASS = 2
+# Tests that did not run a stopped run names in its report; more go in a file.
+NOT_RUN_LISTED = 30
 
 
 def plain_function(attribute):
@@ -44,6 +51,7 @@ class RunOptions:
 
     timeout: float | None = None
     max_worker_restarts: int | None = None
+    max_crashes_per_class: int = CRASHES_PER_CLASS
     durations_file: str | None = None
     durations_from_junit: tuple = ()
     record_durations: bool = True
@@ -65,6 +73,10 @@ def details_section(lost):
 
 def tests(count):
     return f"{count} test" if count == 1 else f"{count} tests"
+
+
+def listed(not_run):
+    return "\n".join(f"  {test.id()}" for test in not_run)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -105,6 +117,8 @@ class Session:
             else RESTARTS_PER_WORKER * suite.processes
         )
         self.restarts = 0
+        # Class label -> workers lost while running it.
+        self.crashes = {}
         self.measured = {}
         self.tasks = {}
         self.schedule = None
@@ -260,10 +274,18 @@ class Session:
             message = f"{worker!r} {how} after the last test of {task.label} it ran."
         else:
             message = f"{worker!r} {how} while running {task.tests[running].id()}."
-        if unreported or later:
-            self.schedule.requeue(self.new_task(unreported + later, requeued=True))
+        crashes = self.crashes[task.label] = self.crashes.get(task.label, 0) + 1
+        left = unreported + later
+        if left and crashes >= self.options.max_crashes_per_class:
             message += (
-                f" The {tests(len(unreported) + len(later))} of {task.label} not reported "
+                f" {task.label} has lost {crashes} workers (--max-crashes-per-class "
+                f"{self.options.max_crashes_per_class}): its {tests(len(left))} not reported "
+                f"yet will not run:\n{listed(left)}"
+            )
+        elif left:
+            self.schedule.requeue(self.new_task(left, requeued=True))
+            message += (
+                f" The {tests(len(left))} of {task.label} not reported "
                 "yet went back in the queue for another worker."
             )
         if running is None:
@@ -286,13 +308,19 @@ class Session:
         self.result.addError(test, crash_error(message))
 
     def end_run(self, reason):
-        """Report what will not run, so that an incomplete run fails."""
-        not_run = self.schedule.remaining_tests() if self.schedule else 0
+        """Report, by name, what will not run, so that an incomplete run fails."""
+        not_run = self.schedule.pending_tests() if self.schedule else []
         for task in self.tasks.values():
             if task.worker is not None:
-                not_run += len(task.tests) - task.finished
-        self.report_error(
-            unittest.suite._ErrorHolder("parallel test run"),
-            f"{reason} {tests(not_run)} did not run.",
-        )
+                not_run += task.tests[task.finished :]
+        message = f"{reason} {tests(len(not_run))} did not run."
+        if len(not_run) > NOT_RUN_LISTED:
+            # Beside the durations file, which a user knows where to find.
+            path = Path(self.durations_path).with_suffix(".not-run.txt")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("".join(f"{test.id()}\n" for test in not_run))
+            message += f"\nThey are listed in {path}."
+        elif not_run:
+            message += f"\n{listed(not_run)}"
+        self.report_error(unittest.suite._ErrorHolder("parallel test run"), message)
         self.result.stop()

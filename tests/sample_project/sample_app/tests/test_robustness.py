@@ -150,6 +150,15 @@ if "chains" in CASES:
             raise ExceptionGroup("several", [ValueError("one"), Unreportable()])
 
 
+if "many-tests" in CASES:
+
+    class ManyTests(SimpleTestCase):
+        """Enough tests that a run stopped early lists them in a file."""
+
+        for number in range(40):
+            locals()[f"test_{number:02}"] = lambda self: time.sleep(0.1)
+
+
 if "skips-then-exit" in CASES:
 
     class SkipsThenExitTests(SimpleTestCase):
