@@ -63,10 +63,10 @@ def error_line(run, test_class, test):
     return match[1].strip().splitlines()[-1]
 
 
-def crash_report(run, test_class, test):
+def crash_report(run, test_class, test, section="ERROR", error="WorkerCrashError"):
     match = re.search(
-        rf"^ERROR: {test} \({ROBUSTNESS}\.{test_class}\.{test}\)\n-+\n"
-        r"django_overlay\.runner\.outcomes\.WorkerCrashError: (.*?)\n+(?:={70}|-{70})",
+        rf"^{section}: {test} \({ROBUSTNESS}\.{test_class}\.{test}\)\n-+\n"
+        rf"django_overlay\.runner\.outcomes\.{error}: (.*?)\n+(?:={{70}}|-{{70}})",
         run.stderr,
         re.M | re.S,
     )
@@ -134,7 +134,8 @@ def test_hung_test_is_stopped_and_its_stacks_reported(sample, start_method):
     run = run_cases(sample, ["hang"], "--timeout", "3", start_method=start_method)
 
     assert run.returncode == 1, run.output
-    report = crash_report(run, "HangTests", "test_hangs")
+    # A failure, as a test too slow fails; not an error.
+    report = crash_report(run, "HangTests", "test_hangs", "FAIL", "TestTimedOut")
     assert re.match(
         requeued_report("HangTests", "test_hangs", "was stopped after 3 s (--timeout)")
         + r"\n\nStacks of the worker's threads when it was stopped:\n\n",
@@ -148,13 +149,15 @@ def test_hung_test_is_stopped_and_its_stacks_reported(sample, start_method):
         re.M,
     ), report
     assert passed(run) == passing_class_tests() | {"HangTests.test_a_before", "HangTests.test_z_after"}
-    assert "FAILED (errors=1)" in run.stderr
+    assert "FAILED (failures=1)" in run.stderr
 
 
 def test_timeout_from_the_environment(sample):
     run = run_cases(sample, ["hang"], env={"DJANGO_TEST_TIMEOUT": "2.5"})
 
-    assert "was stopped after 2.5 s (--timeout)" in crash_report(run, "HangTests", "test_hangs")
+    assert "was stopped after 2.5 s (--timeout)" in crash_report(
+        run, "HangTests", "test_hangs", "FAIL", "TestTimedOut"
+    )
 
 
 @pytest.mark.parametrize("start_method", START_METHODS)
@@ -366,7 +369,7 @@ def test_interrupted_run_cleans_up_and_reports(sample, database, start_method, i
     assert run.returncode == 1, run.output
     name = "Ctrl-C" if interrupt.signal == signal.SIGINT else "SIGTERM"
     assert re.search(
-        rf"^django_overlay\.runner\.outcomes\.WorkerCrashError: The run was interrupted "
+        rf"^django_overlay\.runner\.outcomes\.RunInterrupted: The run was interrupted "
         rf"\({name}\)\. \d+ tests? did not run\.$",
         run.stderr,
         re.M,

@@ -512,12 +512,19 @@ def add_skip(self, test, reason):
     patches.original(f"{REMOTE_RESULT}.addSkip")(self, test, reason)
 
 
-def crash_error(description):
+def crash_error(description, error_class):
     """exc_info for a test that its worker did not live to finish."""
-    error = WorkerCrashError(description)
-    return (WorkerCrashError, error, None)
+    return (error_class, error_class(description), None)
 
 
 class WorkerCrashError(Exception):
-    """Reported for the test a worker was running when it died or timed out."""
+    """Reported for the test a worker was running when it died."""
+
+
+class TestTimedOut(AssertionError):
+    """Reported, as a failure, for the test a worker was running past --timeout."""
+
+
+class RunInterrupted(Exception):
+    """Reported when Ctrl-C or SIGTERM ended a parallel run."""
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from django.db import connections
 
 from . import durations
-from .outcomes import crash_error
+from .outcomes import RunInterrupted, TestTimedOut, WorkerCrashError, crash_error
 from .pool import WorkerPool
 from .scheduling import LongestFirst, Task, class_label, kind_of
 
@@ -147,7 +147,7 @@ class Session:
                     pool.start(slot, (self.worker_setup,))
                 self.serve(pool)
         except Interrupted as interruption:
-            self.end_run(f"The run was interrupted ({interruption}).")
+            self.end_run(f"The run was interrupted ({interruption}).", RunInterrupted)
         finally:
             if self.progress:
                 self.progress.stop()
@@ -231,8 +231,12 @@ class Session:
     def on_worker_lost(self, lost, pool):
         self.restarts += 1
         worker, task = lost.worker, lost.worker.task
+        # A test that outlived --timeout failed, as a test too slow fails an
+        # assertion on its time; a worker that died is an error.
+        outcome = ("addError", WorkerCrashError)
         if lost.timed_out:
             how = f"was stopped after {self.options.timeout:g} s (--timeout)"
+            outcome = ("addFailure", TestTimedOut)
         elif lost.escaped:
             how = f"was replaced after {lost.escaped[0]} escaped unittest"
         else:
@@ -242,7 +246,7 @@ class Session:
                 unittest.suite._ErrorHolder(f"{worker!r}"), f"{worker!r} {how} between tests."
             )
         else:
-            self.report_lost_task(task, worker, how, details_section(lost))
+            self.report_lost_task(task, worker, how, details_section(lost), outcome)
             task.worker = None
         if self.schedule and self.restarts <= self.max_restarts:
             # A worker killed inside a TransactionTestCase leaves rows behind:
@@ -250,7 +254,7 @@ class Session:
             connections.close_all()
             pool.start(worker.slot, (replace(self.worker_setup, fresh_databases=True),))
 
-    def report_lost_task(self, task, worker, how, details):
+    def report_lost_task(self, task, worker, how, details, outcome):
         """
         Report where the worker was lost, from the position it shared, and
         put back in the queue the class's tests that will not otherwise be
@@ -266,7 +270,7 @@ class Session:
                 f"{worker!r} {how} while setting up {task.label}; its "
                 f"{tests(len(task.tests))} did not run."
             )
-            self.report_class_error(f"setUpClass ({task.label})", message + details)
+            self.report_class_error(f"setUpClass ({task.label})", message + details, outcome)
             return
         unreported = task.tests[task.finished : running if running is not None else finished]
         later = task.tests[running + 1 :] if running is not None else task.tests[finished:]
@@ -289,25 +293,27 @@ class Session:
                 "yet went back in the queue for another worker."
             )
         if running is None:
-            self.report_class_error(f"tearDownClass ({task.label})", message + details)
+            self.report_class_error(f"tearDownClass ({task.label})", message + details, outcome)
             return
         message += details
+        event, error_class = outcome
         self.replay(
             task,
             [
                 ("startTest", running),
-                ("addError", running, crash_error(message)),
+                (event, running, crash_error(message, error_class)),
                 ("stopTest", running),
             ],
         )
 
-    def report_class_error(self, where, message):
-        self.report_error(unittest.suite._ErrorHolder(where), message)
+    def report_class_error(self, where, message, outcome):
+        self.report_error(unittest.suite._ErrorHolder(where), message, outcome)
 
-    def report_error(self, test, message):
-        self.result.addError(test, crash_error(message))
+    def report_error(self, test, message, outcome=("addError", WorkerCrashError)):
+        event, error_class = outcome
+        getattr(self.result, event)(test, crash_error(message, error_class))
 
-    def end_run(self, reason):
+    def end_run(self, reason, error_class=WorkerCrashError):
         """Report, by name, what will not run, so that an incomplete run fails."""
         not_run = self.schedule.pending_tests() if self.schedule else []
         for task in self.tasks.values():
@@ -322,5 +328,7 @@ class Session:
             message += f"\nThey are listed in {path}."
         elif not_run:
             message += f"\n{listed(not_run)}"
-        self.report_error(unittest.suite._ErrorHolder("parallel test run"), message)
+        self.report_error(
+            unittest.suite._ErrorHolder("parallel test run"), message, ("addError", error_class)
+        )
         self.result.stop()
