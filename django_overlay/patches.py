@@ -117,15 +117,11 @@ PATCHES = (
     ),
     Patch(
         f"{RUNNER}.get_max_test_processes",
-        "django_overlay.runner.discover.get_max_test_processes",
-        lines=frozenset({(5, 2)}),
-        note="Django 5.2 runs one process under forkserver; 6.0 fixed it",
+        "django_overlay.runner.processes.get_max_test_processes",
     ),
     Patch(
         "django.core.management.commands.test.get_max_test_processes",
-        "django_overlay.runner.discover.get_max_test_processes",
-        lines=frozenset({(5, 2)}),
-        note="Django 5.2 runs one process under forkserver; 6.0 fixed it",
+        "django_overlay.runner.processes.get_max_test_processes",
     ),
     Patch(
         f"{SQLITE}.get_test_db_clone_settings",

@@ -20,7 +20,7 @@ from django.db import connections
 
 from .. import caches, patches
 from ..start_method import apply_start_method, argument_type, requested_start_method
-from . import durations, junit, sharding
+from . import durations, junit, processes, sharding
 from .session import CRASHES_PER_CLASS, RunOptions
 
 RUNNER = "django.test.runner.DiscoverRunner"
@@ -218,6 +218,11 @@ def init(
         # shards.
         record_durations=shard is None,
     )
+    if processes.last_choice is not None:
+        count, why = processes.last_choice
+        processes.last_choice = None
+        if self.verbosity >= 2:
+            self.log(f"--parallel auto: {count} process{'es' if count > 1 else ''}, from {why}.")
     if self.parallel > 1:
         fall_back_to_one_process(self)
 
@@ -291,16 +296,3 @@ def fall_back_to_one_process(runner):
             "databases for parallel workers."
         )
         runner.parallel = 1
-
-
-def get_max_test_processes():
-    """
-    Like Django 6.0's: forkserver is as able as spawn to run parallel tests
-    (it is Python 3.14's default on Linux).
-    """
-    if multiprocessing.get_start_method() not in {"fork", "spawn", "forkserver"}:
-        return 1
-    try:
-        return int(os.environ["DJANGO_TEST_PROCESSES"])
-    except KeyError:
-        return multiprocessing.cpu_count()
