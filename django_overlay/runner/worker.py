@@ -4,8 +4,9 @@ What runs inside a worker process before its first test.
 Under fork a worker inherits the parent's memory; under spawn and forkserver
 it starts from a fresh interpreter and must be brought to the parent's state
 from what WorkerSetup carries: the test databases' settings, the contents
-serialized for TransactionTestCase.serialized_rollback, the settings and
-environment variables as the parent has them (see parity), and the overlay
+serialized for TransactionTestCase.serialized_rollback, the settings,
+environment variables and warnings filters as the parent has them (see
+parity), and the overlay
 itself, which the fresh interpreter has not installed yet.
 """
 
@@ -38,6 +39,7 @@ class WorkerSetup:
     sqlite_snapshot_directory: str | None = None
     settings: dict = field(default_factory=dict)
     environment: dict | None = None
+    warnings_filters: list | None = None
     # Connections that log every query (--debug-sql).
     debug_cursor_aliases: set = field(default_factory=set)
     # For a worker that replaces a lost one, whose databases may hold
@@ -93,6 +95,9 @@ def init_worker(worker_id, setup):
         call_command(
             "check", stdout=io.StringIO(), stderr=io.StringIO(), databases=setup.used_aliases
         )
+        if setup.warnings_filters is not None:
+            # Last: set up as the parent was, the worker may have added its own.
+            parity.apply_warnings_filters(setup.warnings_filters)
 
 
 def clone_afresh(connection, worker_id):
