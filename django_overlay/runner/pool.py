@@ -82,7 +82,7 @@ def report_escape(connection, number, error):
     transaction still open, its tearDownClass not run). The shared position
     still says where it happened.
     """
-    connection.send(("failed", number, (type(error).__qualname__, traceback.format_exc())))
+    connection.send(("escaped", number, (type(error).__qualname__, traceback.format_exc())))
 
 
 def send_to_parent(*message):
@@ -281,7 +281,7 @@ class WorkerPool:
             worker.ready = True
         elif kind == "init_failed":
             raise WorkerFailedToStart(f"{worker!r} failed to start:\n{message[1]}")
-        elif kind == "failed":
+        elif kind == "escaped":
             # It exits after sending this: lost, as if it had died.
             worker.escaped, worker.hung_up = message[2], True
         else:

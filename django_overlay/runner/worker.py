@@ -6,8 +6,8 @@ it starts from a fresh interpreter and must be brought to the parent's state
 from what WorkerSetup carries: the test databases' settings, the contents
 serialized for TransactionTestCase.serialized_rollback, the settings,
 environment variables and warnings filters as the parent has them (see
-parity), and the overlay
-itself, which the fresh interpreter has not installed yet.
+parity), and the overlay itself, which the fresh interpreter has not
+installed yet.
 """
 
 import io
@@ -96,7 +96,8 @@ def init_worker(worker_id, setup):
             "check", stdout=io.StringIO(), stderr=io.StringIO(), databases=setup.used_aliases
         )
         if setup.warnings_filters is not None:
-            # Last: set up as the parent was, the worker may have added its own.
+            # Last: filters the worker's own setup added, the parent's list
+            # holds as well.
             parity.apply_warnings_filters(setup.warnings_filters)
 
 
