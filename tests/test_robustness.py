@@ -210,8 +210,9 @@ def test_skips_before_a_crash_are_reported_once(sample):
     assert "FAILED (errors=1, skipped=2)" in run.stderr
 
 
+@pytest.mark.parametrize("database", ["sqlite-memory", "postgresql"], indirect=True)
 @pytest.mark.parametrize("start_method", START_METHODS)
-def test_exceptions_escaping_unittest_are_reported_like_lost_workers(sample, start_method):
+def test_exceptions_escaping_unittest_are_reported_like_lost_workers(sample, database, start_method):
     """
     KeyboardInterrupt from a test, SystemExit from setUpClass and from
     tearDownClass escape unittest in the worker: each is reported where it
@@ -252,6 +253,7 @@ def test_exceptions_escaping_unittest_are_reported_like_lost_workers(sample, sta
     assert re.search(r"^Ran 17 tests in ", run.stderr, re.M), run.output
     assert "FAILED (errors=3)" in run.stderr
     assert run.leftovers == []
+    assert database.leftovers() == []
 
 
 @pytest.mark.parametrize("start_method", START_METHODS)
