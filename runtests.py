@@ -251,9 +251,28 @@ REPLACED_BEHAVIOUR_TESTS = {
     ),
     "test_runner.test_discover_runner.DiscoverRunnerParallelArgumentTests"
     ".test_get_max_test_processes_forkserver": (
-        {(5, 2)},
-        "asserts Django 5.2's single process under forkserver; the overlay runs N, as 6.0 does",
+        {(5, 2), (6, 0), (6, 1)},
+        "asserts Django's count under forkserver (5.2: one process; from 6.0: "
+        "multiprocessing.cpu_count(), mocked to 12); the overlay runs as many as the "
+        "CPUs the process may use, as 6.0 does",
     ),
+    **{
+        test_id: (
+            {(5, 2), (6, 0), (6, 1)},
+            "asserts that --parallel auto is multiprocessing.cpu_count(), mocked to 12; the "
+            "overlay counts the CPUs the process may use (affinity, cgroup quota)",
+        )
+        for test_id in (
+            "test_runner.test_discover_runner.DiscoverRunnerParallelArgumentTests"
+            ".test_get_max_test_processes",
+            "test_runner.test_discover_runner.DiscoverRunnerParallelArgumentTests"
+            ".test_get_max_test_processes_spawn",
+            "test_runner.tests.ManageCommandParallelTests.test_parallel_default",
+            "test_runner.tests.ManageCommandParallelTests.test_parallel_auto",
+            # Its "parallel=1" is found in upstream's "parallel=12".
+            "test_runner.tests.ManageCommandParallelTests.test_parallel_spawn",
+        )
+    },
     "backends.mysql.test_creation.DatabaseCreationTests.test_clone_test_db_options_ordering": (
         {(5, 2), (6, 0), (6, 1)},
         "asserts that _clone_db() runs mysqldump; the overlay copies inside the server",

@@ -169,15 +169,11 @@ PATCHES = (
     ),
     Patch(
         "django.test.runner:get_max_test_processes",
-        "django_overlay.runner.discover:get_max_test_processes",
-        fixed_in=(6, 0),
-        note="Django 5.2 runs one process under forkserver",
+        "django_overlay.runner.processes:get_max_test_processes",
     ),
     Patch(
         "django.core.management.commands.test:get_max_test_processes",
-        "django_overlay.runner.discover:get_max_test_processes",
-        fixed_in=(6, 0),
-        note="Django 5.2 runs one process under forkserver",
+        "django_overlay.runner.processes:get_max_test_processes",
     ),
     Patch(
         "django.db.backends.sqlite3.creation:DatabaseCreation.get_test_db_clone_settings",

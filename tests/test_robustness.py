@@ -63,10 +63,10 @@ def error_line(run, test_class, test):
     return match[1].strip().splitlines()[-1]
 
 
-def crash_report(run, test_class, test):
+def crash_report(run, test_class, test, section="ERROR", error="WorkerCrashError"):
     match = re.search(
-        rf"^ERROR: {test} \({ROBUSTNESS}\.{test_class}\.{test}\)\n-+\n"
-        r"django_overlay\.runner\.outcomes\.WorkerCrashError: (.*?)\n+(?:={70}|-{70})",
+        rf"^{section}: {test} \({ROBUSTNESS}\.{test_class}\.{test}\)\n-+\n"
+        rf"django_overlay\.runner\.outcomes\.{error}: (.*?)\n+(?:={{70}}|-{{70}})",
         run.stderr,
         re.M | re.S,
     )
@@ -134,7 +134,8 @@ def test_hung_test_is_stopped_and_its_stacks_reported(sample, start_method):
     run = run_cases(sample, ["hang"], "--timeout", "3", start_method=start_method)
 
     assert run.returncode == 1, run.output
-    report = crash_report(run, "HangTests", "test_hangs")
+    # A failure, as a test too slow fails; not an error.
+    report = crash_report(run, "HangTests", "test_hangs", "FAIL", "TestTimedOut")
     assert re.match(
         requeued_report("HangTests", "test_hangs", "was stopped after 3 s (--timeout)")
         + r"\n\nStacks of the worker's threads when it was stopped:\n\n",
@@ -148,7 +149,7 @@ def test_hung_test_is_stopped_and_its_stacks_reported(sample, start_method):
         re.M,
     ), report
     assert passed(run) == passing_class_tests() | {"HangTests.test_a_before", "HangTests.test_z_after"}
-    assert "FAILED (errors=1)" in run.stderr
+    assert "FAILED (failures=1)" in run.stderr
 
 
 def test_hung_test_holding_the_gil_is_stopped_without_stacks(sample):
@@ -171,7 +172,9 @@ def test_hung_test_holding_the_gil_is_stopped_without_stacks(sample):
 def test_timeout_from_the_environment(sample):
     run = run_cases(sample, ["hang"], env={"DJANGO_TEST_TIMEOUT": "2.5"})
 
-    assert "was stopped after 2.5 s (--timeout)" in crash_report(run, "HangTests", "test_hangs")
+    assert "was stopped after 2.5 s (--timeout)" in crash_report(
+        run, "HangTests", "test_hangs", "FAIL", "TestTimedOut"
+    )
 
 
 @pytest.mark.parametrize("start_method", START_METHODS)
@@ -224,8 +227,138 @@ def test_skips_before_a_crash_are_reported_once(sample):
     assert "FAILED (errors=1, skipped=2)" in run.stderr
 
 
+@pytest.mark.parametrize("database", ["sqlite-memory", "postgresql"], indirect=True)
+@pytest.mark.parametrize("start_method", START_METHODS)
+def test_exceptions_escaping_unittest_are_reported_like_lost_workers(sample, database, start_method):
+    """
+    KeyboardInterrupt from a test, SystemExit from setUpClass and from
+    tearDownClass escape unittest in the worker: each is reported where it
+    happened, with its traceback, the worker is replaced, and the run goes on
+    to its summary.
+    """
+    run = run_cases(sample, ["escapes"], start_method=start_method)
+
+    assert run.returncode == 1, run.output
+    report = crash_report(run, "KeyboardInterruptTests", "test_raises_keyboard_interrupt")
+    assert re.match(
+        rf"worker [12] \(pid P\) was replaced after KeyboardInterrupt escaped unittest while "
+        rf"running {ROBUSTNESS}\.KeyboardInterruptTests\.test_raises_keyboard_interrupt\. "
+        r"The [12] tests? of .* went back in the queue for another worker\.\n\n"
+        r"Traceback \(most recent call last\):\n",
+        report,
+    ), report
+    assert report.endswith("KeyboardInterrupt: raised by the code under test"), report
+    for fixture, test_class, message in [
+        ("setUpClass", "SetUpClassExitTests", "exit from setUpClass"),
+        ("tearDownClass", "TearDownClassExitTests", "exit from tearDownClass"),
+    ]:
+        section = re.search(
+            rf"^ERROR: {fixture} \({ROBUSTNESS}\.{test_class}\)\n-+\n(.*?)\n\n(?:={{70}}|-{{70}})",
+            run.stderr,
+            re.M | re.S,
+        )
+        assert section, run.output
+        assert "SystemExit escaped unittest" in section[1], section[1]
+        assert section[1].endswith(f"SystemExit: {message}"), section[1]
+    # The other tests all ran, on clean databases; SetUpClassExitTests' never do.
+    assert passed(run) == passing_class_tests() | {
+        "KeyboardInterruptTests.test_a_before",
+        "KeyboardInterruptTests.test_z_after",
+        "TearDownClassExitTests.test_a_before",
+        "TearDownClassExitTests.test_z_after",
+    }
+    assert re.search(r"^Ran 17 tests in ", run.stderr, re.M), run.output
+    assert "FAILED (errors=3)" in run.stderr
+    assert run.leftovers == []
+    assert database.leftovers() == []
+
+
+@pytest.mark.parametrize("start_method", START_METHODS)
+def test_exception_chains_of_any_shape_are_reported(sample, start_method):
+    """
+    A chain of 1,000 causes, a cycle through __context__ of exceptions that
+    cannot be printed or pickled, and an exception group holding one: each
+    is reported, a long chain by its 10 outermost and 10 innermost links.
+    """
+    run = run_cases(sample, ["chains"], start_method=start_method)
+
+    assert run.returncode == 1, run.output
+    assert error_line(run, "ChainTests", "test_thousand_causes") == f"{ROBUSTNESS}.ChainLink: 999"
+    section = run.stderr.split("ERROR: test_thousand_causes")[1].split("=" * 70)[0]
+    assert section.count("The above exception was the direct cause") == 20, section
+    assert (
+        "django_overlay.runner.outcomes.ElidedLinks: 980 more exceptions of this chain were "
+        "elided: the report keeps the 10 outermost and the 10 innermost." in section
+    )
+    assert re.search(rf"^{ROBUSTNESS}\.ChainLink: 0$", section, re.M), section
+    assert error_line(run, "ChainTests", "test_context_cycle") == (
+        f"{ROBUSTNESS}.Unreportable: <unprintable Unreportable object>"
+    )
+    assert "[The chain loops: the next exception in it is one shown below.]" in run.stderr
+    assert "ExceptionGroup: several (2 sub-exceptions)\n  1: ValueError: one\n  2: Unreportable: " in (
+        run.stderr
+    )
+    assert passed(run) == passing_class_tests() | {"ChainTests.test_a_before", "ChainTests.test_z_after"}
+    assert "FAILED (errors=3)" in run.stderr
+
+
+@pytest.mark.parametrize("start_method", START_METHODS)
+def test_class_that_keeps_killing_workers_stops_going_back(sample, start_method):
+    """
+    CrashLoopTests' every test kills its worker: after two losses (the
+    default --max-crashes-per-class) its last tests are named as not run,
+    and the other classes run, well within --max-worker-restarts.
+    """
+    run = run_cases(sample, ["crash-loop"], "--max-worker-restarts", "2", start_method=start_method)
+
+    assert run.returncode == 1, run.output
+    report = crash_report(run, "CrashLoopTests", "test_exits_2")
+    assert report.endswith(
+        f"{ROBUSTNESS}.CrashLoopTests has lost 2 workers (--max-crashes-per-class 2): its 2 "
+        f"tests not reported yet will not run:\n  {ROBUSTNESS}.CrashLoopTests.test_exits_3\n"
+        f"  {ROBUSTNESS}.CrashLoopTests.test_exits_4"
+    ), report
+    assert passed(run) == passing_class_tests()
+    assert "Stopping" not in run.stderr
+    assert "FAILED (errors=2)" in run.stderr
+    assert run.leftovers == []
+
+
+def test_stopped_run_lists_what_did_not_run_in_a_file(sample, tmp_path):
+    """More tests than a report lists: they go in a file beside the durations."""
+    durations_file = tmp_path / "durations.json"
+    run = run_cases(
+        sample,
+        ["crash-loop", "many-tests"],
+        "--max-worker-restarts",
+        "0",
+        "--durations-file",
+        str(durations_file),
+    )
+
+    assert run.returncode == 1, run.output
+    not_run_file = tmp_path / "durations.not-run.txt"
+    match = re.search(
+        r"WorkerCrashError: Stopping: 1 workers were lost, more than --max-worker-restarts 0 allows\. (\d+) tests "
+        rf"did not run\.\nThey are listed in {re.escape(str(not_run_file))}\.$",
+        run.stderr,
+        re.M,
+    )
+    assert match, run.output
+    listed = not_run_file.read_text().splitlines()
+    assert len(listed) == int(match[1]) > 30
+    # Every test is reported once: run, or listed.
+    ran = int(re.search(r"^Ran (\d+) tests? in", run.stderr, re.M)[1])
+    assert ran + len(listed) == 12 + 4 + 40
+    assert {f"{ROBUSTNESS}.PassingTestsA.test_passes", f"{ROBUSTNESS}.CrashLoopTests.test_exits_4"} <= set(
+        listed
+    )
+
+
 def test_crash_loop_ends_the_run(sample):
-    run = run_cases(sample, ["crash-loop"], "--max-worker-restarts", "2")
+    run = run_cases(
+        sample, ["crash-loop"], "--max-worker-restarts", "2", "--max-crashes-per-class", "9"
+    )
 
     assert run.returncode == 1, run.output
     assert re.search(
@@ -235,6 +368,8 @@ def test_crash_loop_ends_the_run(sample):
         run.stderr,
         re.M,
     ), run.output
+    # Each by name.
+    assert f"\n  {ROBUSTNESS}.CrashLoopTests.test_exits_4\n" in run.stderr, run.output
     assert run.leftovers == []
 
 
@@ -253,7 +388,7 @@ def test_interrupted_run_cleans_up_and_reports(sample, database, start_method, i
     assert run.returncode == 1, run.output
     name = "Ctrl-C" if interrupt.signal == signal.SIGINT else "SIGTERM"
     assert re.search(
-        rf"^django_overlay\.runner\.outcomes\.WorkerCrashError: The run was interrupted "
+        rf"^django_overlay\.runner\.outcomes\.RunInterrupted: The run was interrupted "
         rf"\({name}\)\. \d+ tests? did not run\.$",
         run.stderr,
         re.M,

@@ -1,13 +1,16 @@
 """
 Spawned and forkserver workers start in the state the parent is in when the
-suite starts, as forked ones do: settings and environment variables a custom
-runner set at run time, and --debug-sql.
+suite starts, as forked ones do: settings, environment variables and warnings
+filters a custom runner set at run time, and --debug-sql.
 """
 
 import multiprocessing
 import sys
+import warnings
 
 import pytest
+
+from django_overlay.runner import parity
 
 PARITY_RUN = ("sample_app.tests.test_parity", "--parallel", "2")
 PROJECT_RUNNER = {"SAMPLE_TEST_RUNNER": "sample_project.runner.ProjectRunner"}
@@ -68,3 +71,19 @@ def test_upstream_spawn_workers_lose_the_runner_configuration(upstream_sample):
     assert run.returncode == 1, run.output
     assert "test_password_hasher" in run.stderr
     assert "test_feature_flag" in run.stderr
+
+
+def test_warnings_filter_that_cannot_be_pickled_is_named():
+    class LocalWarning(UserWarning):
+        pass
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", parity.UncarriedWarningsFilterWarning)
+        warnings.filterwarnings("error", category=LocalWarning)
+        carried = parity.capture_warnings_filters()
+
+    assert all(entry[2] is not LocalWarning for entry in carried)
+    assert [str(warning.message) for warning in caught] == [
+        "Spawned test workers go without these warnings filters, whose categories cannot "
+        "be pickled: error test_warnings_filter_that_cannot_be_pickled_is_named.<locals>.LocalWarning."
+    ]

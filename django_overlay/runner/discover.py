@@ -1,7 +1,8 @@
 """
 Replacements for methods of django.test.runner.DiscoverRunner: the options of
 a run (--start-method, --isolate-cache, --shard, --junit-xml; for parallel
-runs --timeout, --max-worker-restarts, --durations-file, --progress), one
+runs --timeout, --max-worker-restarts, --max-crashes-per-class,
+--durations-file, --progress), one
 process for backends that cannot clone, taking the run's shard of the suite,
 and handing the options to the parallel suite.
 """
@@ -19,8 +20,8 @@ from django.db import connections
 
 from .. import caches, patches
 from ..start_method import apply_start_method, argument_type, requested_start_method
-from . import durations, junit, sharding
-from .session import RunOptions
+from . import durations, junit, processes, sharding
+from .session import CRASHES_PER_CLASS, RunOptions
 
 TIMEOUT_VARIABLE = "DJANGO_TEST_TIMEOUT"
 
@@ -40,6 +41,16 @@ def positive_seconds(value):
     if seconds is None or not 0 < seconds < float("inf"):
         raise argparse.ArgumentTypeError(f"{value!r} is not a positive number of seconds")
     return seconds
+
+
+def crash_count(value):
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number >= 1")
+    return count
 
 
 def restart_count(value):
@@ -79,6 +90,16 @@ def add_arguments(cls, parser):
         type=restart_count,
         metavar="N",
         help="End a parallel run after its workers were lost N times (default: 4 per worker).",
+    )
+    parser.add_argument(
+        "--max-crashes-per-class",
+        type=crash_count,
+        metavar="N",
+        help=(
+            "In a parallel run, once a TestCase class has lost N workers, report "
+            "its tests that did not run instead of running them on another "
+            f"worker (default: {CRASHES_PER_CLASS})."
+        ),
     )
     parser.add_argument(
         "--durations-file",
@@ -144,6 +165,7 @@ def init(
     start_method=None,
     timeout=None,
     max_worker_restarts=None,
+    max_crashes_per_class=None,
     durations_file=None,
     progress=False,
     isolate_cache=False,
@@ -186,6 +208,7 @@ def init(
     self.parallel_run_options = RunOptions(
         timeout=timeout,
         max_worker_restarts=max_worker_restarts,
+        max_crashes_per_class=max_crashes_per_class or CRASHES_PER_CLASS,
         durations_file=durations_file,
         durations_from_junit=tuple(durations_from_junit or ()),
         progress=progress,
@@ -194,6 +217,11 @@ def init(
         # shards.
         record_durations=shard is None,
     )
+    if processes.last_choice is not None:
+        count, why = processes.last_choice
+        processes.last_choice = None
+        if self.verbosity >= 2:
+            self.log(f"--parallel auto: {count} process{'es' if count > 1 else ''}, from {why}.")
     if self.parallel > 1:
         fall_back_to_one_process(self)
 
@@ -267,16 +295,3 @@ def fall_back_to_one_process(runner):
             "databases for parallel workers."
         )
         runner.parallel = 1
-
-
-def get_max_test_processes():
-    """
-    Like Django 6.0's: forkserver is as able as spawn to run parallel tests
-    (it is Python 3.14's default on Linux).
-    """
-    if multiprocessing.get_start_method() not in {"fork", "spawn", "forkserver"}:
-        return 1
-    try:
-        return int(os.environ["DJANGO_TEST_PROCESSES"])
-    except KeyError:
-        return multiprocessing.cpu_count()

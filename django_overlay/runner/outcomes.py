@@ -38,26 +38,29 @@ def survives_pickling(value):
     """Whether value pickles here and unpickles in the parent."""
     try:
         pickle.loads(pickle.dumps(value))
-    except Exception:
+    except BaseException:
+        # Whatever a __reduce__ raises, SystemExit included, or RecursionError.
         return False
     return True
 
 
 # Events that carry objects from the test; the others carry numbers only.
 CARRYING_OBJECTS = {*EXC_INFO_AT, "addSkip"}
+# Events that give a test its outcome (a test whose subtests failed gets no
+# other). unittest stops a test even when an exception escapes it
+# (KeyboardInterrupt): a test stopped without one did not end.
+OUTCOME_EVENTS = {*CARRYING_OBJECTS, "addSuccess", "addUnexpectedSuccess"}
 
 
 def picklable_event(event):
     """The event, with any part that would not reach the parent replaced."""
-    if event[0] in EXC_INFO_AT:
-        pickle_exception_chain(event[1:][EXC_INFO_AT[event[0]]])
-    if event[0] not in CARRYING_OBJECTS or survives_pickling(event):
+    if event[0] not in CARRYING_OBJECTS:
         return event
     name, *arguments = event
     if name in EXC_INFO_AT:
         position = EXC_INFO_AT[name]
         arguments[position] = picklable_exc_info(arguments[position])
-    if name == "addSubTest":
+    if name == "addSubTest" and not survives_pickling(arguments[1]):
         arguments[1] = DetachedSubTest.from_subtest(arguments[1])
     if name == "addSkip" and not survives_pickling(arguments[1]):
         arguments[1] = _describe(arguments[1])
@@ -65,18 +68,136 @@ def picklable_event(event):
 
 
 def picklable_exc_info(exc_info):
-    if exc_info is None or survives_pickling(exc_info):
-        return exc_info
+    """
+    The exc_info as it is, if pickle and tblib can take it; else a chain of
+    stand-ins (stand_in_chain).
+    """
+    if exc_info is None:
+        return None
     exc_type, exc_value, tb = exc_info
     if exc_value is None:
+        if survives_pickling(exc_info):
+            return exc_info
         exc_value = exc_type()
-    stand_in = StandInError.from_exception(exc_value)
-    if not survives_pickling(tb):
-        # tblib pickles tracebacks; without a picklable one the formatted text
-        # goes in the message, so that the report keeps it.
-        stand_in.message += "\n\n" + "".join(traceback.format_tb(tb))
-        tb = None
-    return StandInExcInfo((StandInError, stand_in, tb))
+    if plain_graph(exc_value) and survives_pickling(exc_info):
+        return exc_info
+    stand_in = stand_in_chain(exc_value)
+    return StandInExcInfo((type(stand_in), stand_in, stand_in.__traceback__))
+
+
+# How many links of an exception chain (causes and contexts, as a traceback
+# shows them) a stand-in keeps at each end: a report of `raise E(i) from
+# previous` in a loop shows the outermost and the innermost, and says how
+# many were elided between.
+CHAIN_LINKS_KEPT = 10
+# Exceptions (links, and members of groups) an exception may carry to go as
+# it is: pickle and tblib walk them by recursion, and unittest formats them.
+PLAIN_GRAPH_LIMIT = 2 * CHAIN_LINKS_KEPT
+# Members of an exception group a stand-in names, as many as a traceback shows.
+GROUP_MEMBERS_NAMED = 15
+
+
+def linked_exceptions(exception):
+    """The exceptions that exception carries: cause, context, and a group's members."""
+    linked = [link for link in (exception.__cause__, exception.__context__) if link is not None]
+    if isinstance(exception, BaseExceptionGroup):
+        linked.extend(exception.exceptions)
+    return linked
+
+
+def plain_graph(exception):
+    """
+    Whether the exceptions reachable from exception are few and without a
+    cycle, so that pickle and tblib may take them. Walked without recursion;
+    each one's class is registered with tblib, which pickles an exception
+    with its cause and context (pickle's own way has no place for them).
+    """
+    on_path, done = set(), set()
+    to_visit = [(exception, False)]
+    while to_visit:
+        current, leaving = to_visit.pop()
+        key = id(current)
+        if leaving:
+            on_path.discard(key)
+            done.add(key)
+            continue
+        if key in on_path:
+            return False
+        if key in done:
+            continue
+        on_path.add(key)
+        if len(on_path) + len(done) > PLAIN_GRAPH_LIMIT:
+            return False
+        tblib.pickling_support.install(type(current))
+        to_visit.append((current, True))
+        to_visit.extend((link, False) for link in linked_exceptions(current))
+    return True
+
+
+def displayed_chain(exception):
+    """
+    The exceptions a traceback of exception shows, outermost first, and
+    whether the chain loops back on itself (where it is cut).
+    """
+    chain, seen = [], set()
+    while exception is not None:
+        if id(exception) in seen:
+            return chain, True
+        seen.add(id(exception))
+        chain.append(exception)
+        if exception.__cause__ is not None:
+            exception = exception.__cause__
+        elif not exception.__suppress_context__:
+            exception = exception.__context__
+        else:
+            exception = None
+    return chain, False
+
+
+def stand_in_chain(exception):
+    """
+    Stand-ins for the chain a traceback of exception shows, built without
+    recursion: at most CHAIN_LINKS_KEPT links at each end, with one saying
+    how many were elided between; a link that pickles with the rest of its
+    chain (a small one) goes as it is.
+    """
+    chain, loops = displayed_chain(exception)
+    kept = chain
+    if len(chain) > 2 * CHAIN_LINKS_KEPT:
+        elided = len(chain) - 2 * CHAIN_LINKS_KEPT
+        kept = [*chain[:CHAIN_LINKS_KEPT], ElidedLinks(elided), *chain[-CHAIN_LINKS_KEPT:]]
+    links = []
+    for position, link in enumerate(kept):
+        if isinstance(link, ElidedLinks):
+            links.append(link)
+            continue
+        if position and plain_graph(link) and survives_pickling(link):
+            links.append(link)
+            break
+        links.append(StandInError.from_exception(link))
+    else:
+        if loops:
+            links[-1].message += "\n[The chain loops: the next exception in it is one shown below.]"
+    # Each link keeps how the original was tied to the next one.
+    for position in range(len(links) - 1):
+        original, stand_in, following = kept[position], links[position], links[position + 1]
+        if isinstance(original, ElidedLinks) or original.__cause__ is not None:
+            stand_in.__cause__ = following
+        else:
+            stand_in.__context__ = following
+            stand_in.__suppress_context__ = False
+    return links[0]
+
+
+@tblib.pickling_support.install
+class ElidedLinks(Exception):
+    """Stands for the links of a long chain that its report leaves out."""
+
+    def __init__(self, count):
+        super().__init__(
+            f"{count} more exceptions of this chain were elided: the report keeps the "
+            f"{CHAIN_LINKS_KEPT} outermost and the {CHAIN_LINKS_KEPT} innermost."
+        )
 
 
 class StandInExcInfo(tuple):
@@ -96,15 +217,17 @@ def _rebuild_exc_info(stand_in, tb):
 def _describe(value):
     try:
         return str(value)
-    except Exception:
+    except BaseException:
         return f"<unprintable {type(value).__qualname__} object>"
 
 
-def _rebuild_stand_in(module, qualname, failure, message, cause, context, tb):
+def _rebuild_stand_in(module, qualname, failure, message, cause, context, suppress, tb):
     stand_in_type = stand_in_type_for(module, qualname, failure)
     stand_in = stand_in_type(message, module, qualname, failure)
+    # Setting __cause__, even to None, suppresses the context.
     stand_in.__cause__ = cause
     stand_in.__context__ = context
+    stand_in.__suppress_context__ = suppress
     stand_in.__traceback__ = tb
     return stand_in
 
@@ -145,26 +268,26 @@ class StandInError(Exception):
         return self.message
 
     @classmethod
-    def from_exception(cls, exception, depth=0):
+    def from_exception(cls, exception):
+        """A stand-in for exception alone; stand_in_chain links them."""
         original = type(exception)
+        message = _describe(exception)
+        if isinstance(exception, BaseExceptionGroup):
+            message += group_members(exception)
         stand_in = cls(
-            _describe(exception),
+            message,
             original.__module__,
             original.__qualname__,
             isinstance(exception, AssertionError),
         )
-        # A chain is short in practice; the bound only guards against cycles.
-        if depth < 10:
-            stand_in.__cause__ = cls._link(exception.__cause__, depth)
-            stand_in.__context__ = cls._link(exception.__context__, depth)
-        stand_in.__traceback__ = exception.__traceback__
+        tb = exception.__traceback__
+        if tb is not None and survives_pickling(tb):
+            stand_in.__traceback__ = tb
+        elif tb is not None:
+            # tblib pickles tracebacks, but by recursion; the formatted text
+            # of one too deep goes in the message, so that the report keeps it.
+            stand_in.message += "\n\n" + "".join(traceback.format_tb(tb))
         return stand_in
-
-    @classmethod
-    def _link(cls, exception, depth):
-        if exception is None or survives_pickling(exception):
-            return exception
-        return cls.from_exception(exception, depth + 1)
 
     def __reduce__(self):
         return (
@@ -176,9 +299,22 @@ class StandInError(Exception):
                 self.message,
                 self.__cause__,
                 self.__context__,
+                self.__suppress_context__,
                 self.__traceback__,
             ),
         )
+
+
+def group_members(group):
+    """The members of an exception group, one a line, for a stand-in's message."""
+    members = group.exceptions
+    lines = [
+        f"\n  {number}: {type(member).__qualname__}: {_describe(member)}"
+        for number, member in enumerate(members[:GROUP_MEMBERS_NAMED], 1)
+    ]
+    if len(members) > GROUP_MEMBERS_NAMED:
+        lines.append(f"\n  and {len(members) - GROUP_MEMBERS_NAMED} more")
+    return "".join(lines)
 
 
 class DetachedSubTest:
@@ -234,15 +370,6 @@ class PicklableEvents(list):
         super().append(picklable_event(event))
 
 
-def pickle_exception_chain(exc_info):
-    """
-    Have tblib pickle the exception with its cause and context, for which
-    pickle's own way for exceptions has no place.
-    """
-    if exc_info is not None and exc_info[1] is not None:
-        tblib.pickling_support.install(exc_info[1])
-
-
 def init_remote_result(self, *args, **kwargs):
     """
     RemoteTestResult.__init__: any RemoteTestResult records picklable events,
@@ -252,7 +379,7 @@ def init_remote_result(self, *args, **kwargs):
     every exception class imported so far, once for each TestCase class: 10
     ms a class once Django's suite is imported, and up to 60 ms in a worker
     that has run most of it (docs/benchmarks.md). Here tblib is told about
-    each exception when its outcome is recorded (pickle_exception_chain).
+    each exception when its outcome is recorded (plain_graph).
     """
     super(RemoteTestResult, self).__init__(*args, **kwargs)
     # Upstream's stand-ins for the lists of outcomes: the events hold them.
@@ -269,7 +396,9 @@ class EventStream(PicklableEvents):
     tests do not cost a message each, and a test that runs long (or hangs, or
     kills the worker) does not hold back the outcomes of those before it.
     Which test is running the parent reads from the worker's shared position,
-    which every start and stop updates. The list keeps every event, as
+    which every start and stop updates; a test stopped without an outcome
+    stays the running one there, and its events unsent: the parent reports it
+    as it does a test whose worker died. The list keeps every event, as
     upstream's does, so the result's own methods (wasSuccessful) read it
     unchanged.
     """
@@ -281,6 +410,7 @@ class EventStream(PicklableEvents):
         # Where the events of the tests that have ended end; the sender sends
         # up to there.
         self.complete = 0
+        self.has_outcome = False
         self.lock = threading.Lock()
         self.stopped = threading.Event()
         self.sender = threading.Thread(target=self.send_periodically, daemon=True)
@@ -288,9 +418,13 @@ class EventStream(PicklableEvents):
 
     def append(self, event):
         super().append(event)
-        if event[0] == "startTest":
+        name = event[0]
+        if name == "startTest":
+            self.has_outcome = False
             mark_test_started(event[1])
-        elif event[0] == "stopTest":
+        elif name in OUTCOME_EVENTS:
+            self.has_outcome = True
+        elif name == "stopTest" and self.has_outcome:
             self.complete = len(self)
             mark_test_stopped(event[1])
 
@@ -306,9 +440,19 @@ class EventStream(PicklableEvents):
 
     def unsent(self):
         """Stop sending; the events not sent yet, for the task's result."""
+        self.stop_sending()
+        return self[self.sent :]
+
+    def send_ended_tests(self):
+        """Stop sending, after sending what the tests that ended recorded."""
+        self.stop_sending()
+        if self.complete > self.sent:
+            self.send(self[self.sent : self.complete])
+            self.sent = self.complete
+
+    def stop_sending(self):
         self.stopped.set()
         self.sender.join()
-        return self[self.sent :]
 
 
 def streaming(resultclass, send):
@@ -317,8 +461,10 @@ def streaming(resultclass, send):
     def make_result(*args, **kwargs):
         result = resultclass(*args, **kwargs)
         result.events = EventStream(send)
+        make_result.streams.append(result.events)
         return result
 
+    make_result.streams = []
     return make_result
 
 
@@ -365,12 +511,19 @@ def add_skip(self, test, reason):
     patches.original(add_skip)(self, test, reason)
 
 
-def crash_error(description):
+def crash_error(description, error_class):
     """exc_info for a test that its worker did not live to finish."""
-    error = WorkerCrashError(description)
-    return (WorkerCrashError, error, None)
+    return (error_class, error_class(description), None)
 
 
 class WorkerCrashError(Exception):
-    """Reported for the test a worker was running when it died or timed out."""
+    """Reported for the test a worker was running when it died."""
+
+
+class TestTimedOut(AssertionError):
+    """Reported, as a failure, for the test a worker was running past --timeout."""
+
+
+class RunInterrupted(Exception):
+    """Reported when Ctrl-C or SIGTERM ended a parallel run."""
 

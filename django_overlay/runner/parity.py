@@ -1,6 +1,7 @@
 """
 What fork gives a worker for free and spawn and forkserver do not: the
-parent's settings and environment variables as they are when the suite starts.
+parent's settings, environment variables and warnings filters as they are when
+the suite starts.
 
 A fresh interpreter imports the settings module again, so whatever was changed
 at run time is lost: a fast password hasher set in a custom runner's
@@ -11,7 +12,9 @@ the worker applies those that differ from its own.
 A custom runner's setup_test_environment() is not run again in workers: the
 runner object need not be picklable, and its side effects (signal handlers,
 files, services) belong to the parent. What workers need of it, its effects
-on settings and on os.environ, is carried across here instead.
+on settings, on os.environ and on the warnings filters (a project's
+runtests.py that calls warnings.filterwarnings() at run time), is carried
+across here instead.
 """
 
 import os
@@ -26,6 +29,10 @@ CARRIED_ELSEWHERE = {"DATABASES"}
 
 
 class UncarriedSettingWarning(RuntimeWarning):
+    pass
+
+
+class UncarriedWarningsFilterWarning(RuntimeWarning):
     pass
 
 
@@ -92,6 +99,38 @@ def apply_settings(carried, notify=False):
             setting_changed.send(
                 sender=holder.__class__, setting=name, value=value, enter=True
             )
+
+
+def capture_warnings_filters():
+    """
+    The parent's warnings filters, in order, where they can be pickled; the
+    others (a category class defined inside a function) are named once, in a
+    warning.
+    """
+    carried, uncarried = [], []
+    for entry in warnings.filters:
+        try:
+            pickle.dumps(entry)
+        except Exception:
+            uncarried.append(entry)
+        else:
+            carried.append(entry)
+    if uncarried:
+        names = ", ".join(f"{action} {category.__qualname__}" for action, _, category, *_ in uncarried)
+        warnings.warn(
+            "Spawned test workers go without these warnings filters, whose categories "
+            f"cannot be pickled: {names}.",
+            UncarriedWarningsFilterWarning,
+            stacklevel=2,
+        )
+    return carried
+
+
+def apply_warnings_filters(carried):
+    """Make this worker's warnings filters the parent's."""
+    # resetwarnings() also makes warn() forget what it decided under the old ones.
+    warnings.resetwarnings()
+    warnings.filters.extend(carried)
 
 
 def capture_environment():

@@ -42,8 +42,6 @@ BATCH_POLL_SECONDS = 0.005
 STARTING_SECONDS = 60
 
 
-class TaskFailed(RuntimeError):
-    """The task function itself raised, outside any test."""
 
 
 # Where a worker is in its task, in memory it shares with the parent, which
@@ -83,10 +81,22 @@ def serve(connection, position, worker_id, initializer, initargs, timeout, stack
         position[:] = [NOT_RUNNING, time.monotonic(), 0]
         try:
             outcome = ("done", number, function(argument))
-        except BaseException:
-            outcome = ("failed", number, traceback.format_exc())
+        except BaseException as error:
+            report_escape(connection, number, error)
+            return
         position[SINCE] = 0
         connection.send(outcome)
+
+
+def report_escape(connection, number, error):
+    """
+    Tell the parent what escaped the task (KeyboardInterrupt or SystemExit
+    that unittest lets through, an error of the overlay's own): the parent
+    replaces this worker, whose state no other test should meet (a class's
+    transaction still open, its tearDownClass not run). The shared position
+    still says where it happened.
+    """
+    connection.send(("escaped", number, (type(error).__qualname__, traceback.format_exc())))
 
 
 def send_to_parent(*message):
@@ -178,6 +188,8 @@ class WorkerLost:
     timed_out: bool = False
     stacks: str | None = None
     start_failure: str | None = None
+    # (exception name, traceback) of what escaped the task, which ended it.
+    escaped: tuple | None = None
 
 
 class Worker:
@@ -193,6 +205,7 @@ class Worker:
         self.task = None
         # Its end of the pipe is closed: it exited or is about to.
         self.hung_up = False
+        self.escaped = None
 
     def __repr__(self):
         return f"worker {self.slot} (pid {self.process.pid})"
@@ -335,8 +348,9 @@ class WorkerPool:
         elif kind == "init_failed":
             # It exits next; the loss reports it.
             worker.start_failure = message[1]
-        elif kind == "failed":
-            raise TaskFailed(f"{worker!r} failed:\n{message[2]}")
+        elif kind == "escaped":
+            # It exits after sending this: lost, as if it had died.
+            worker.escaped, worker.hung_up = message[2], True
         else:
             if kind == "done":
                 worker.task = None
@@ -366,7 +380,9 @@ class WorkerPool:
             os.unlink(worker.stacks_path)
         if stacks is not None:
             description, timed_out = "ended at its deadline", True
-        return WorkerLost(worker, description, timed_out, stacks, worker.start_failure)
+        return WorkerLost(
+            worker, description, timed_out, stacks, worker.start_failure, worker.escaped
+        )
 
     def stop(self, abandon=False):
         """

@@ -182,6 +182,9 @@ class LongestFirst:
         self.requeued.appendleft(task)
 
     def remaining_tests(self):
-        return sum(len(task.tests) for task in self.requeued) + sum(
-            len(task.tests) for queue in self.queues.values() for task in queue
-        )
+        return len(self.pending_tests())
+
+    def pending_tests(self):
+        """The tests of the tasks not handed out yet, requeued ones first."""
+        tasks = [*self.requeued, *(task for queue in self.queues.values() for task in queue)]
+        return [test for task in tasks for test in task.tests]

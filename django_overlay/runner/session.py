@@ -8,8 +8,9 @@ passes its deadline (--timeout). The test it was running is reported as an
 error naming the worker, how it ended and the test; the tests of that class
 that had not run yet go back to the schedule, to run first on another worker;
 a replacement takes the lost worker's slot with fresh copies of its
-databases. After too many replacements the run ends with an error instead of
-crash-looping. Ctrl-C and SIGTERM end the run the same way: workers stopped,
+databases. A class that has lost --max-crashes-per-class workers goes back no
+more: its tests that did not run are named in the report. After too many
+replacements the run ends with an error naming every test that did not run. Ctrl-C and SIGTERM end the run the same way: workers stopped,
 an error saying what did not run, and a result that fails.
 """
 
@@ -18,11 +19,12 @@ import time
 import unittest
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from django.db import connections
 
 from . import durations
-from .outcomes import crash_error
+from .outcomes import RunInterrupted, TestTimedOut, WorkerCrashError, crash_error
 from .pool import WorkerPool
 from .scheduling import LongestFirst, Task, class_label, kind_of
 
@@ -31,6 +33,11 @@ from .scheduling import LongestFirst, Task, class_label, kind_of
 FAILING_EVENTS = {"addError", "addFailure", "addSubTest", "addUnexpectedSuccess"}
 # Workers a run may lose, per worker, before it gives up.
 RESTARTS_PER_WORKER = 4
+# Workers a TestCase class may lose before its tests stop going back in the
+# queue: a class that kills every worker would otherwise spend every restart.
+CRASHES_PER_CLASS = 2
+# Tests that did not run a stopped run names in its report; more go in a file.
+NOT_RUN_LISTED = 30
 
 
 def plain_function(attribute):
@@ -44,6 +51,7 @@ class RunOptions:
 
     timeout: float | None = None
     max_worker_restarts: int | None = None
+    max_crashes_per_class: int = CRASHES_PER_CLASS
     durations_file: str | None = None
     durations_from_junit: tuple = ()
     record_durations: bool = True
@@ -54,14 +62,21 @@ class RunOptions:
     keep_order: bool = False
 
 
-def stacks_section(stacks):
-    if not stacks:
-        return ""
-    return f"\n\nStacks of the worker's threads when it was stopped:\n\n{stacks}"
+def details_section(lost):
+    """What the report of a lost worker shows below its message."""
+    if lost.escaped:
+        return f"\n\n{lost.escaped[1].rstrip()}"
+    if lost.stacks:
+        return f"\n\nStacks of the worker's threads when it was stopped:\n\n{lost.stacks}"
+    return ""
 
 
 def tests(count):
     return f"{count} test" if count == 1 else f"{count} tests"
+
+
+def listed(not_run):
+    return "\n".join(f"  {test.id()}" for test in not_run)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -105,6 +120,8 @@ class Session:
             else RESTARTS_PER_WORKER * suite.processes
         )
         self.restarts = 0
+        # Class label -> workers lost while running it.
+        self.crashes = {}
         self.measured = {}
         self.tasks = {}
         self.schedule = None
@@ -136,7 +153,7 @@ class Session:
                     self.progress.start(sum(len(task.tests) for task in tasks))
                 self.serve(pool)
         except Interrupted as interruption:
-            self.end_run(f"The run was interrupted ({interruption}).")
+            self.end_run(f"The run was interrupted ({interruption}).", RunInterrupted)
         finally:
             if self.progress:
                 self.progress.stop()
@@ -223,8 +240,14 @@ class Session:
             self.report_start_failure(lost)
             return
         self.restarts += 1
+        # A test that outlived --timeout failed, as a test too slow fails an
+        # assertion on its time; a worker that died is an error.
+        outcome = ("addError", WorkerCrashError)
         if lost.timed_out:
             how = f"was stopped after {self.options.timeout:g} s (--timeout)"
+            outcome = ("addFailure", TestTimedOut)
+        elif lost.escaped:
+            how = f"was replaced after {lost.escaped[0]} escaped unittest"
         else:
             how = f"died ({lost.description})"
         if task is None:
@@ -232,7 +255,7 @@ class Session:
                 unittest.suite._ErrorHolder(f"{worker!r}"), f"{worker!r} {how} between tests."
             )
         else:
-            self.report_lost_task(task, worker, how, lost.stacks)
+            self.report_lost_task(task, worker, how, details_section(lost), outcome)
             task.worker = None
         if self.schedule and self.restarts <= self.max_restarts:
             # A worker killed inside a TransactionTestCase leaves rows behind:
@@ -262,7 +285,7 @@ class Session:
         )
         self.end_run(f"Stopping: {lost.worker!r} failed to start.")
 
-    def report_lost_task(self, task, worker, how, stacks):
+    def report_lost_task(self, task, worker, how, details, outcome):
         """
         Report where the worker was lost, from the position it shared, and
         put back in the queue the class's tests that will not otherwise be
@@ -278,7 +301,7 @@ class Session:
                 f"{worker!r} {how} while setting up {task.label}; its "
                 f"{tests(len(task.tests))} did not run."
             )
-            self.report_class_error(f"setUpClass ({task.label})", message, stacks)
+            self.report_class_error(f"setUpClass ({task.label})", message + details, outcome)
             return
         unreported = task.tests[task.finished : running if running is not None else finished]
         later = task.tests[running + 1 :] if running is not None else task.tests[finished:]
@@ -286,39 +309,57 @@ class Session:
             message = f"{worker!r} {how} after the last test of {task.label} it ran."
         else:
             message = f"{worker!r} {how} while running {task.tests[running].id()}."
-        if unreported or later:
-            self.schedule.requeue(self.new_task(unreported + later, requeued=True))
+        crashes = self.crashes[task.label] = self.crashes.get(task.label, 0) + 1
+        left = unreported + later
+        if left and crashes >= self.options.max_crashes_per_class:
             message += (
-                f" The {tests(len(unreported) + len(later))} of {task.label} not reported "
+                f" {task.label} has lost {crashes} workers (--max-crashes-per-class "
+                f"{self.options.max_crashes_per_class}): its {tests(len(left))} not reported "
+                f"yet will not run:\n{listed(left)}"
+            )
+        elif left:
+            self.schedule.requeue(self.new_task(left, requeued=True))
+            message += (
+                f" The {tests(len(left))} of {task.label} not reported "
                 "yet went back in the queue for another worker."
             )
         if running is None:
-            self.report_class_error(f"tearDownClass ({task.label})", message, stacks)
+            self.report_class_error(f"tearDownClass ({task.label})", message + details, outcome)
             return
-        message += stacks_section(stacks)
+        message += details
+        event, error_class = outcome
         self.replay(
             task,
             [
                 ("startTest", running),
-                ("addError", running, crash_error(message)),
+                (event, running, crash_error(message, error_class)),
                 ("stopTest", running),
             ],
         )
 
-    def report_class_error(self, where, message, stacks):
-        self.report_error(unittest.suite._ErrorHolder(where), message + stacks_section(stacks))
+    def report_class_error(self, where, message, outcome):
+        self.report_error(unittest.suite._ErrorHolder(where), message, outcome)
 
-    def report_error(self, test, message):
-        self.result.addError(test, crash_error(message))
+    def report_error(self, test, message, outcome=("addError", WorkerCrashError)):
+        event, error_class = outcome
+        getattr(self.result, event)(test, crash_error(message, error_class))
 
-    def end_run(self, reason):
-        """Report what will not run, so that an incomplete run fails."""
-        not_run = self.schedule.remaining_tests() if self.schedule else 0
+    def end_run(self, reason, error_class=WorkerCrashError):
+        """Report, by name, what will not run, so that an incomplete run fails."""
+        not_run = self.schedule.pending_tests() if self.schedule else []
         for task in self.tasks.values():
             if task.worker is not None:
-                not_run += len(task.tests) - task.finished
+                not_run += task.tests[task.finished :]
+        message = f"{reason} {tests(len(not_run))} did not run."
+        if len(not_run) > NOT_RUN_LISTED:
+            # Beside the durations file, which a user knows where to find.
+            path = Path(self.durations_path).with_suffix(".not-run.txt")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("".join(f"{test.id()}\n" for test in not_run))
+            message += f"\nThey are listed in {path}."
+        elif not_run:
+            message += f"\n{listed(not_run)}"
         self.report_error(
-            unittest.suite._ErrorHolder("parallel test run"),
-            f"{reason} {tests(not_run)} did not run.",
+            unittest.suite._ErrorHolder("parallel test run"), message, ("addError", error_class)
         )
         self.result.stop()

@@ -59,12 +59,13 @@ class ParallelTestSuite(upstream.ParallelTestSuite):
         the suite starts: after the runner's __init__ and
         setup_test_environment(), and any override_settings then active.
         """
-        self.parent_settings = self.parent_environment = None
+        self.parent_settings = self.parent_environment = self.parent_warnings_filters = None
         self.debug_cursor_aliases = set()
         # Django 5.2 does this for spawn only; forkserver needs it as much.
         if multiprocessing.get_start_method() in {"forkserver", "spawn"}:
             self.parent_settings = parity.capture_settings()
             self.parent_environment = parity.capture_environment()
+            self.parent_warnings_filters = parity.capture_warnings_filters()
             self.debug_cursor_aliases = {
                 alias for alias in connections if connections[alias].force_debug_cursor
             }
@@ -88,5 +89,6 @@ class ParallelTestSuite(upstream.ParallelTestSuite):
             sqlite_snapshot_directory=sqlite3.snapshot_directory_in_use(),
             settings=self.parent_settings or {},
             environment=self.parent_environment,
+            warnings_filters=self.parent_warnings_filters,
             debug_cursor_aliases=self.debug_cursor_aliases,
         )

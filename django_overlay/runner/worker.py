@@ -4,9 +4,10 @@ What runs inside a worker process before its first test.
 Under fork a worker inherits the parent's memory; under spawn and forkserver
 it starts from a fresh interpreter and must be brought to the parent's state
 from what WorkerSetup carries: the test databases' settings, the contents
-serialized for TransactionTestCase.serialized_rollback, the settings and
-environment variables as the parent has them (see parity), and the overlay
-itself, which the fresh interpreter has not installed yet.
+serialized for TransactionTestCase.serialized_rollback, the settings,
+environment variables and warnings filters as the parent has them (see
+parity), and the overlay itself, which the fresh interpreter has not
+installed yet.
 """
 
 import io
@@ -38,6 +39,7 @@ class WorkerSetup:
     sqlite_snapshot_directory: str | None = None
     settings: dict = field(default_factory=dict)
     environment: dict | None = None
+    warnings_filters: list | None = None
     # Connections that log every query (--debug-sql).
     debug_cursor_aliases: set = field(default_factory=set)
     # For a worker that replaces a lost one, whose databases may hold
@@ -93,6 +95,10 @@ def init_worker(worker_id, setup):
         call_command(
             "check", stdout=io.StringIO(), stderr=io.StringIO(), databases=setup.used_aliases
         )
+        if setup.warnings_filters is not None:
+            # Last: filters the worker's own setup added, the parent's list
+            # holds as well.
+            parity.apply_warnings_filters(setup.warnings_filters)
 
 
 def clone_afresh(connection, worker_id):
@@ -125,7 +131,14 @@ def run_subsuite(args):
         send_to_parent("events", task_number, events)
 
     runner.resultclass = streaming(runner.resultclass, send)
-    result = runner.run(subsuite)
+    try:
+        result = runner.run(subsuite)
+    except BaseException:
+        # The parent reports what escaped (pool.report_escape) after the
+        # outcomes of the tests that ended.
+        for stream in runner.resultclass.streams:
+            stream.send_ended_tests()
+        raise
     if isinstance(result.events, EventStream):
         return task_number, result.events.unsent()
     return task_number, [picklable_event(event) for event in result.events]

@@ -1,11 +1,13 @@
 """
 A project's own test runner that configures the run at run time, as many
 projects do: a fast password hasher, a mail backend, a feature flag, an
-environment variable and an import path, none of them in the settings module.
+environment variable, an import path and a warnings filter, none of them in
+the settings module.
 """
 
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from django.conf import settings
@@ -16,9 +18,14 @@ MAIL_BACKEND = "django.core.mail.backends.dummy.EmailBackend"
 EXTRA_PATH = str(Path(__file__).resolve().parent.parent / "extra_path")
 
 
+class SampleParityWarning(UserWarning):
+    pass
+
+
 class ProjectRunner(DiscoverRunner):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        warnings.filterwarnings("error", category=SampleParityWarning)
         settings.PASSWORD_HASHERS = [FAST_HASHER]
         os.environ["SAMPLE_SET_BY_RUNNER"] = "yes"
         sys.path.append(EXTRA_PATH)

@@ -5,6 +5,7 @@ runs them (SAMPLE_TEST_RUNNER).
 """
 
 import os
+import warnings
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
@@ -12,7 +13,7 @@ from django.core import mail
 from django.db import connection
 from django.test import SimpleTestCase
 
-from sample_project.runner import FAST_HASHER, MAIL_BACKEND
+from sample_project.runner import FAST_HASHER, MAIL_BACKEND, SampleParityWarning
 
 from .recording import record_this_process, wait_for_another_worker
 
@@ -42,6 +43,10 @@ class RunnerConfiguration:
         import sample_extra
 
         self.assertIs(sample_extra.ADDED_BY_RUNNER, True)
+
+    def test_warnings_filter(self):
+        with self.assertRaises(SampleParityWarning):
+            warnings.warn("an error, by the runner's filter", SampleParityWarning, stacklevel=1)
 
     def test_debug_sql(self):
         expected = os.environ.get("SAMPLE_EXPECT_DEBUG_SQL") == "1"

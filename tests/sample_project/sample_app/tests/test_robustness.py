@@ -102,6 +102,72 @@ if "crash-loop" in CASES:
             os._exit(4)
 
 
+if "escapes" in CASES:
+
+    class KeyboardInterruptTests(Checks, TransactionTestCase):
+        """A library under test raises KeyboardInterrupt, which unittest lets through."""
+
+        def test_raises_keyboard_interrupt(self):
+            TaggedRow.objects.create(pid=os.getpid())
+            raise KeyboardInterrupt("raised by the code under test")
+
+    class SetUpClassExitTests(Checks, SimpleTestCase):
+        """unittest catches only Exception around class fixtures."""
+
+        @classmethod
+        def setUpClass(cls):
+            super().setUpClass()
+            raise SystemExit("exit from setUpClass")
+
+    class TearDownClassExitTests(Checks, SimpleTestCase):
+        @classmethod
+        def tearDownClass(cls):
+            super().tearDownClass()
+            raise SystemExit("exit from tearDownClass")
+
+
+if "chains" in CASES:
+
+    class ChainLink(Exception):
+        pass
+
+    class Unreportable(Exception):
+        """Neither printable nor picklable."""
+
+        def __str__(self):
+            raise RuntimeError("no str")
+
+        def __reduce__(self):
+            raise RuntimeError("no reduce")
+
+    class ChainTests(Checks, SimpleTestCase):
+        def test_thousand_causes(self):
+            previous = None
+            for number in range(1000):
+                try:
+                    raise ChainLink(number) from previous
+                except ChainLink as error:
+                    previous = error
+            raise previous
+
+        def test_context_cycle(self):
+            first, second = Unreportable(), ValueError("second")
+            first.__context__, second.__context__ = second, first
+            raise first
+
+        def test_exception_group(self):
+            raise ExceptionGroup("several", [ValueError("one"), Unreportable()])
+
+
+if "many-tests" in CASES:
+
+    class ManyTests(SimpleTestCase):
+        """Enough tests that a run stopped early lists them in a file."""
+
+        for number in range(40):
+            locals()[f"test_{number:02}"] = lambda self: time.sleep(0.1)
+
+
 if "skips-then-exit" in CASES:
 
     class SkipsThenExitTests(SimpleTestCase):
