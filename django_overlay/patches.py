@@ -77,6 +77,12 @@ REDIS_CACHE = "django.core.cache.backends.redis.RedisCache"
 MEMCACHED_CACHE = "django.core.cache.backends.memcached.BaseMemcachedCache"
 DJANGO_REDIS = "django_redis.client"
 FILE_BASED_CACHE = "django.core.cache.backends.filebased.FileBasedCache"
+FLUSH = "django_overlay.flush"
+BASE_OPERATIONS = "django.db.backends.base.operations.BaseDatabaseOperations"
+POSTGRESQL_OPERATIONS = "django.db.backends.postgresql.operations.DatabaseOperations"
+MYSQL_OPERATIONS = "django.db.backends.mysql.operations.DatabaseOperations"
+SQLITE_OPERATIONS = "django.db.backends.sqlite3.operations.DatabaseOperations"
+ORACLE_OPERATIONS = "django.db.backends.oracle.operations.DatabaseOperations"
 
 PATCHES = (
     Patch(f"{RUNNER}.ParallelTestSuite", "django_overlay.runner.suite.ParallelTestSuite"),
@@ -232,6 +238,44 @@ PATCHES = (
     Patch(f"{FILE_BASED_CACHE}._key_to_file", f"{CACHES}.file_key_to_file"),
     Patch(f"{FILE_BASED_CACHE}._createdir", f"{CACHES}.file_createdir"),
     Patch(f"{FILE_BASED_CACHE}._list_cache_files", f"{CACHES}.file_list_cache_files"),
+    Patch("django.core.management.commands.flush.Command.handle", f"{FLUSH}.handle"),
+    # Names the overlay's flush asks the backends (they are new: uninstall()
+    # removes them again).
+    Patch(f"{BASE_OPERATIONS}.tables_flushed", f"{FLUSH}.base.tables_flushed"),
+    Patch(f"{BASE_OPERATIONS}.sql_flush_with_rows", f"{FLUSH}.base.sql_flush_with_rows"),
+    Patch(f"{BASE_OPERATIONS}.delete_triggers_sql", f"{FLUSH}.base.delete_triggers_sql"),
+    Patch(
+        f"{POSTGRESQL_OPERATIONS}.tables_flushed",
+        f"{FLUSH}.postgresql.tables_flushed",
+        when_imported=True,
+    ),
+    Patch(
+        f"{POSTGRESQL_OPERATIONS}.sql_flush_with_rows",
+        f"{FLUSH}.postgresql.sql_flush_with_rows",
+        when_imported=True,
+    ),
+    Patch(
+        f"{MYSQL_OPERATIONS}.delete_triggers_sql",
+        f"{FLUSH}.mysql.delete_triggers_sql",
+        when_imported=True,
+    ),
+    # When imported: the module imports its backend's base, which imports it.
+    Patch(
+        f"{SQLITE_OPERATIONS}.tables_flushed", f"{FLUSH}.sqlite3.tables_flushed", when_imported=True
+    ),
+    Patch(
+        f"{SQLITE_OPERATIONS}.delete_triggers_sql",
+        f"{FLUSH}.sqlite3.delete_triggers_sql",
+        when_imported=True,
+    ),
+    Patch(
+        f"{ORACLE_OPERATIONS}.tables_flushed", f"{FLUSH}.oracle.tables_flushed", when_imported=True
+    ),
+    Patch(
+        f"{ORACLE_OPERATIONS}.sql_flush_with_rows",
+        f"{FLUSH}.oracle.sql_flush_with_rows",
+        when_imported=True,
+    ),
     Patch(
         "django.core.cache.backends.locmem.LocMemCache",
         None,
