@@ -20,6 +20,7 @@ import json
 import re
 
 import pytest
+from db_fixtures import django_settings, overlay  # noqa: F401
 
 DATABASES = ["sqlite-memory", "postgresql", "mariadb"]
 # The tables the overlay truncates on PostgreSQL at every flush, as upstream:
@@ -91,3 +92,98 @@ def test_postgresql_triggers_fire_as_upstreams(sample, tmp_path):
     assert all(line["after"]["tables"]["flush_app_audit"] == [] for line in default)
     truncations = [len(line["after"]["tables"]["flush_app_truncations"]) for line in default]
     assert truncations == list(range(1, len(default) + 1))
+
+
+# Oracle, statement by statement: no server runs here, so Oracle's own
+# DatabaseOperations runs on a fake connection that records what it executes
+# and answers the overlay's queries as a schema would.
+
+
+class RecordingOracle:
+    """A connection whose schema has the tables PARENT, CHILD (refers to PARENT) and OTHER."""
+
+    vendor = "oracle"
+
+    def __init__(self, tables_with_rows):
+        self.tables_with_rows = tables_with_rows
+        self.executed = []
+        self.features = type("Features", (), {"bare_select_suffix": " FROM DUAL"})()
+
+    def cursor(self):
+        return RecordingCursor(self)
+
+
+class RecordingCursor:
+    def __init__(self, connection):
+        self.connection = connection
+        self.rows = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return False
+
+    def execute(self, sql, params=()):
+        self.connection.executed.append((sql, list(params or ())))
+        if "FROM user_constraints referring" in sql:
+            self.rows = [("CHILD", "CHILD_PARENT_FK", "PARENT")]
+        elif "CONNECT BY" in sql:
+            # Upstream's recursive query: the tables referring to params[0].
+            self.rows = [("CHILD", "CHILD_PARENT_FK")] if params[0] == "parent" else []
+        elif "WHERE EXISTS" in sql:
+            self.rows = [("rows", name) for name in params if name in self.connection.tables_with_rows]
+        else:
+            self.rows = []
+
+    def fetchall(self):
+        return self.rows
+
+
+@pytest.fixture
+def oracle_operations(overlay):
+    pytest.importorskip("oracledb")
+    # Django imports the operations module through the backend's base only.
+    from django.db.backends.oracle import base  # noqa: F401
+    from django.db.backends.oracle.operations import DatabaseOperations
+
+    def make(tables_with_rows):
+        return DatabaseOperations(RecordingOracle(tables_with_rows))
+
+    return make
+
+
+def test_oracle_truncates_only_tables_with_rows(oracle_operations):
+    from django.core.management.color import no_style
+
+    ops = oracle_operations({"parent"})
+    statements = ops.sql_flush_with_rows(no_style(), ["child", "other", "parent"])
+
+    probe, foreign_keys = ops.connection.executed
+    assert probe == (
+        "SELECT 'rows', %s FROM DUAL WHERE EXISTS (SELECT 1 FROM \"CHILD\") UNION ALL "
+        "SELECT 'rows', %s FROM DUAL WHERE EXISTS (SELECT 1 FROM \"OTHER\") UNION ALL "
+        "SELECT 'rows', %s FROM DUAL WHERE EXISTS (SELECT 1 FROM \"PARENT\")",
+        ["child", "other", "parent"],
+    )
+    assert "user_constraints" in foreign_keys[0]
+    # CHILD is empty, but its enabled foreign key would stop PARENT's TRUNCATE.
+    assert statements == [
+        'ALTER TABLE "CHILD" DISABLE CONSTRAINT "CHILD_PARENT_FK" KEEP INDEX;',
+        'TRUNCATE TABLE "PARENT";',
+        'ALTER TABLE "CHILD" ENABLE CONSTRAINT "CHILD_PARENT_FK";',
+    ]
+
+
+def test_oracle_with_no_rows_runs_nothing(oracle_operations):
+    from django.core.management.color import no_style
+
+    ops = oracle_operations(set())
+    assert ops.sql_flush_with_rows(no_style(), ["child", "other", "parent"]) == []
+    assert len(ops.connection.executed) == 1
+
+
+def test_oracle_cascade_counts_in_the_referring_tables(oracle_operations):
+    ops = oracle_operations(set())
+    assert ops.tables_flushed(["parent"], allow_cascade=False) == ["parent"]
+    assert ops.tables_flushed(["parent"], allow_cascade=True) == ["parent", "CHILD"]
