@@ -26,7 +26,12 @@ instead of asking, could save):
 Databases are named fast_flush_<pid> (test database fast_flush_test_<pid>)
 and dropped at the end.
 
+With --without-contrib the project has no auth or contenttypes: no
+post_migrate handler writes rows after each flush, so the teardown is the
+flush alone, and the flush empties only what the test wrote.
+
     python bench/flush.py [--backends sqlite postgresql mariadb] [--runs 5]
+                          [--without-contrib]
 """
 
 import argparse
@@ -51,20 +56,26 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--without-contrib", action="store_true", help="no django.contrib.auth or contenttypes"
+    )
     parser.add_argument("--child", choices=BACKENDS, help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.child:
-        return run_backend(options.child, options.runs)
+        return run_backend(options.child, options.runs, not options.without_contrib)
     for backend in options.backends:
         # A process per backend: Django is configured once per process.
         subprocess.run(
-            [sys.executable, __file__, "--child", backend, "--runs", str(options.runs)],
+            [
+                sys.executable, __file__, "--child", backend, "--runs", str(options.runs),
+                *(["--without-contrib"] if options.without_contrib else []),
+            ],
             check=False,
         )
 
 
 def model_source(app, index):
-    """Model `index` of app `app`: a foreign key to the model before it, and one to an earlier app."""
+    """Model `index` of app `app`: foreign keys to the model before it and to an earlier app."""
     number = app * MODELS_PER_APP + index
     lines = [f"class Model{number}(models.Model):", "    name = models.CharField(max_length=50)"]
     if index > 0:
@@ -115,7 +126,7 @@ def database_settings(backend):
     }
 
 
-def run_backend(backend, runs):
+def run_backend(backend, runs, with_contrib):
     root = Path(tempfile.mkdtemp(prefix="fast-flush-bench-"))
     try:
         generate_project(root)
@@ -125,8 +136,7 @@ def run_backend(backend, runs):
 
         settings.configure(
             INSTALLED_APPS=[
-                "django.contrib.auth",
-                "django.contrib.contenttypes",
+                *(["django.contrib.auth", "django.contrib.contenttypes"] if with_contrib else []),
                 *(f"app{app}" for app in range(APPS)),
             ],
             DATABASES={"default": database_settings(backend)},
@@ -140,7 +150,7 @@ def run_backend(backend, runs):
             # makemigrations checks the history of a database that need not exist.
             warnings.simplefilter("ignore", RuntimeWarning)
             call_command("makemigrations", verbosity=0)
-        benchmark(backend, runs)
+        benchmark(backend, runs, with_contrib)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -208,7 +218,7 @@ def timing_post_migrate(post_migrate_times):
     upstream_flush.emit_post_migrate_signal = overlay_flush.emit_post_migrate_signal = timed_emit
 
 
-def benchmark(backend, runs):
+def benchmark(backend, runs, with_contrib):
     from django.core.management.color import no_style
     from django.db import connection
     from django.test.utils import setup_test_environment
@@ -252,7 +262,9 @@ def benchmark(backend, runs):
                     )
                 )
             patches.install()
+            # On a connection as fresh as the one a test ends with.
             connection.close()
+            connection.ensure_connection()
             started = time.perf_counter()
             connection.ops.sql_flush_with_rows(no_style(), tables)
             probes.append(time.perf_counter() - started)
@@ -265,8 +277,9 @@ def benchmark(backend, runs):
                 f"ratio={overlay / upstream:.3f}"
             )
 
+        project = "" if with_contrib else " without-contrib"
         print(
-            f"{backend} tables={len(tables)} tests={TESTS} runs={runs} "
+            f"{backend}{project} tables={len(tables)} tests={TESTS} runs={runs} "
             f"teardown: {compared(teardowns)} flush: {compared(flushes)} "
             f"probe={statistics.median(probes) * 1000:.1f}ms",
             flush=True,

@@ -132,7 +132,8 @@ class RecordingCursor:
             # Upstream's recursive query: the tables referring to params[0].
             self.rows = [("CHILD", "CHILD_PARENT_FK")] if params[0] == "parent" else []
         elif "WHERE EXISTS" in sql:
-            self.rows = [("rows", name) for name in params if name in self.connection.tables_with_rows]
+            with_rows = self.connection.tables_with_rows
+            self.rows = [("rows", name) for name in params if name in with_rows]
         else:
             self.rows = []
 
