@@ -2,8 +2,8 @@
 What django.db.backends.base.operations.BaseDatabaseOperations answers when
 the overlay's flush asks which tables to empty (see django_overlay.flush).
 
-The default is MySQL's, MariaDB's, SQLite's and Oracle's: upstream's own
-sql_flush() over the tables that have rows. Emptying a table without rows
+The default is MySQL's, MariaDB's and SQLite's: upstream's own sql_flush()
+over the tables that have rows. Emptying a table without rows
 changes nothing there, with one exception: a DELETE trigger of a table with
 rows may write into another table of the flush set, and whether upstream
 empties that table again depends on the order of its statements. So when a

@@ -39,7 +39,9 @@ empties such tables, and so does the overlay, if they are on the search path).
 # empty has no rows, and asking its size opens nothing more than the table:
 # only the others are asked, each by a query of its own that query_to_xml()
 # runs, so that the whole answer still takes one round trip. A table with
-# inheritance children or partitions has its rows in their files.
+# inheritance children or partitions has its rows in their files. A table
+# emptied by DELETE keeps its file until vacuum shortens it: the tables a run
+# has written are asked at each flush.
 PROBE_SQL = """
 WITH RECURSIVE flushed AS (
     SELECT oid, relname, relhassubclass FROM pg_catalog.pg_class
