@@ -303,6 +303,60 @@ PATCHES = (
         "django.core.cache.backends.filebased:FileBasedCache._list_cache_files",
         "django_overlay.caches:file_list_cache_files",
     ),
+    Patch(
+        "django.core.management.commands.flush:Command.handle",
+        "django_overlay.flush:handle",
+    ),
+    # Names the overlay's flush asks the backends (they are new: uninstall()
+    # removes them again).
+    Patch(
+        "django.db.backends.base.operations:BaseDatabaseOperations.tables_flushed",
+        "django_overlay.flush.base:tables_flushed",
+    ),
+    Patch(
+        "django.db.backends.base.operations:BaseDatabaseOperations.sql_flush_with_rows",
+        "django_overlay.flush.base:sql_flush_with_rows",
+    ),
+    Patch(
+        "django.db.backends.base.operations:BaseDatabaseOperations.delete_triggers_sql",
+        "django_overlay.flush.base:delete_triggers_sql",
+    ),
+    Patch(
+        "django.db.backends.postgresql.operations:DatabaseOperations.tables_flushed",
+        "django_overlay.flush.postgresql:tables_flushed",
+        when_imported=True,
+    ),
+    Patch(
+        "django.db.backends.postgresql.operations:DatabaseOperations.sql_flush_with_rows",
+        "django_overlay.flush.postgresql:sql_flush_with_rows",
+        when_imported=True,
+    ),
+    Patch(
+        "django.db.backends.mysql.operations:DatabaseOperations.delete_triggers_sql",
+        "django_overlay.flush.mysql:delete_triggers_sql",
+        when_imported=True,
+    ),
+    # When imported: the module imports its backend's base, which imports it.
+    Patch(
+        "django.db.backends.sqlite3.operations:DatabaseOperations.tables_flushed",
+        "django_overlay.flush.sqlite3:tables_flushed",
+        when_imported=True,
+    ),
+    Patch(
+        "django.db.backends.sqlite3.operations:DatabaseOperations.delete_triggers_sql",
+        "django_overlay.flush.sqlite3:delete_triggers_sql",
+        when_imported=True,
+    ),
+    Patch(
+        "django.db.backends.oracle.operations:DatabaseOperations.tables_flushed",
+        "django_overlay.flush.oracle:tables_flushed",
+        when_imported=True,
+    ),
+    Patch(
+        "django.db.backends.oracle.operations:DatabaseOperations.sql_flush_with_rows",
+        "django_overlay.flush.oracle:sql_flush_with_rows",
+        when_imported=True,
+    ),
     Kept(
         "django.core.cache.backends.locmem:LocMemCache",
         "one store per process already: each worker has its own",

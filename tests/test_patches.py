@@ -7,6 +7,7 @@ These tests install the overlay in the pytest process; the autouse fixture
 uninstalls it after each one, so no test sees another's patches.
 """
 
+import importlib
 import os
 import platform
 import re
@@ -38,6 +39,11 @@ def applies_here(patch):
 
 def namespace_entry(target):
     """What the target's owner itself holds under the name, or MISSING."""
+    backend = re.match(r"(django\.db\.backends\.\w+)\.operations\.", target)
+    if backend:
+        # A backend's operations module imports its base, which imports it:
+        # Django imports it only through the base.
+        importlib.import_module(f"{backend[1]}.base")
     owner, name = patches.resolve(target)
     return vars(owner).get(name, MISSING)
 

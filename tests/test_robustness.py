@@ -163,7 +163,7 @@ def test_hung_test_holding_the_gil_is_stopped_without_stacks(sample):
     test_class, test = "HangHoldingTheGILTests", "test_hangs_holding_the_gil"
     assert re.fullmatch(
         requeued_report(test_class, test, "was stopped after 2 s (--timeout)"),
-        crash_report(run, test_class, test),
+        crash_report(run, test_class, test, "FAIL", "TestTimedOut"),
     ), run.output
     assert passed(run) == passing_class_tests() | {f"{test_class}.test_a_before", f"{test_class}.test_z_after"}
     assert run.leftovers == []

@@ -88,6 +88,20 @@ DATABASES = {
     )
 }
 
+# SAMPLE_FLUSH_APP=1: the apps and the second database of
+# tests/test_fast_flush.py, which runs flush_app's tests.
+if os.environ.get("SAMPLE_FLUSH_APP") == "1":
+    INSTALLED_APPS += [
+        "django.contrib.contenttypes",
+        "django.contrib.auth",
+        "flush_app",
+        "flush_other",
+    ]
+    DATABASES["other"] = database(
+        os.environ.get("SAMPLE_DATABASE", "sqlite-memory"),
+        os.environ.get("SAMPLE_DATABASE_NAME", "sample") + "_other",
+    )
+
 
 # SAMPLE_CACHE chooses the default cache, for sample_app/tests/test_caches.py:
 # redis, django-redis, pymemcache, pylibmc (SAMPLE_CACHE_LOCATION is the
