@@ -109,7 +109,7 @@ def test_crashed_hung_and_unpicklable_tests_are_named(windows, tmp_path):
         ("SegfaultTests", "test_segfaults", "died (killed by SIGSEGV)"),
     ]:
         assert re.fullmatch(requeued_report(test_class, test, how), crash_report(run, test_class, test))
-    hung = crash_report(run, "HangTests", "test_hangs")
+    hung = crash_report(run, "HangTests", "test_hangs", "FAIL", "TestTimedOut")
     assert re.match(
         requeued_report("HangTests", "test_hangs", "was stopped after 3 s (--timeout)")
         + r"\n\nStacks of the worker's threads when it was stopped:\n\n",
@@ -127,7 +127,7 @@ def test_crashed_hung_and_unpicklable_tests_are_named(windows, tmp_path):
         for name in ("ExitTests", "KillTests", "SegfaultTests", "HangTests", "UnpicklableTests")
         for test in ("test_a_before", "test_z_after")
     }
-    assert "FAILED (failures=2, errors=8, skipped=1)" in run.stderr, run.output
+    assert "FAILED (failures=3, errors=7, skipped=1)" in run.stderr, run.output
     recorded = json.loads(durations_file.read_text())["classes"]
     assert {f"{ROBUSTNESS}.{name}" for name in PASSING_CLASSES} <= set(recorded)
     assert run.leftovers == []
@@ -138,7 +138,7 @@ def test_ctrl_c_ends_the_run_with_its_summary(windows):
 
     assert run.returncode == 1, run.output
     assert re.search(
-        r"^django_overlay\.runner\.outcomes\.WorkerCrashError: The run was interrupted "
+        r"^django_overlay\.runner\.outcomes\.RunInterrupted: The run was interrupted "
         r"\(Ctrl-C\)\. \d+ tests? did not run\.$",
         run.stderr,
         re.M,
