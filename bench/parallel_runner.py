@@ -2,7 +2,7 @@
 The overlay's parallel runner against upstream's, side by side in one run,
 interleaved, medians of --runs.
 
-    python bench/parallel_runner.py overhead [--runs 5] [--tests 2000]
+    python bench/parallel_runner.py overhead [--runs 5] [--tests 2000] [--timeout S]
     python bench/parallel_runner.py scheduling [--runs 3] [--parallel 2 4] [LABEL ...]
     python bench/parallel_runner.py suite [--runs 3] [--parallel 2]
 
@@ -10,7 +10,11 @@ overhead: wall time of the sample project's SAMPLE_TRIVIAL_TESTS trivial
 tests (20 a class), --parallel 2, spawn, overlay / upstream, for whole runs
 and per test (from runs of N and N/10 tests). The overlay sends each test's
 outcome as it happens where upstream sends a class's at its end; the per-test
-figure is what that costs. Target: ratio <= 1.05.
+figure is what that costs. Target: ratio <= 1.05. --timeout S gives the
+overlay's runs --timeout (upstream has none), for what watching each test's
+deadline costs. The per-test CPU time (user + system, of the run and its
+workers) is printed too: on a machine busy with other work, wall time
+measures the neighbours as much as the runner.
 
 scheduling: wall time of part of Django's own suite (runtests.py, SQLite,
 spawn) with upstream, with the overlay and no recorded durations (classes
@@ -29,6 +33,7 @@ overlay run with no durations records them (reported on its own), then
 import argparse
 import compileall
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -82,6 +87,7 @@ def overhead(options):
     compileall.compile_dir(ROOT / "django_overlay", quiet=1)
     compileall.compile_dir(MANAGE_PY.parent, quiet=1)
     times = {(label, size): [] for label in ("upstream", "overlay") for size in sizes}
+    cpu_times = {case: [] for case in times}
     for _ in range(options.runs):
         for label, size in times:
             environment = {
@@ -99,7 +105,14 @@ def overhead(options):
                     sys.executable, MANAGE_PY, "test", "sample_app.tests.test_trivial",
                     "--parallel", "2", "--noinput",
                 ]
+                if label == "overlay" and options.timeout:
+                    command += ["--timeout", str(options.timeout)]
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 times[label, size].append(run(command, environment, cwd=directory))
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu_times[label, size].append(
+                    after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+                )
     median = {case: statistics.median(values) for case, values in times.items()}
     whole = {label: median[label, sizes[0]] for label in ("upstream", "overlay")}
     per_test = {
@@ -108,6 +121,7 @@ def overhead(options):
     }
     print(
         f"overhead tests={sizes[0]} runs={options.runs} parallel=2 spawn "
+        f"{f'timeout={options.timeout:g} ' if options.timeout else ''}"
         f"upstream={whole['upstream']:.2f}s overlay={whole['overlay']:.2f}s "
         f"ratio={whole['overlay'] / whole['upstream']:.3f}"
     )
@@ -115,6 +129,16 @@ def overhead(options):
         f"overhead per-test tests={sizes[0]}-{sizes[1]} runs={options.runs} "
         f"upstream={per_test['upstream'] * 1e6:.0f}us overlay={per_test['overlay'] * 1e6:.0f}us "
         f"ratio={per_test['overlay'] / per_test['upstream']:.3f}"
+    )
+    cpu_median = {case: statistics.median(values) for case, values in cpu_times.items()}
+    cpu_per_test = {
+        label: (cpu_median[label, sizes[0]] - cpu_median[label, sizes[1]]) / (sizes[0] - sizes[1])
+        for label in ("upstream", "overlay")
+    }
+    print(
+        f"overhead per-test-cpu tests={sizes[0]}-{sizes[1]} runs={options.runs} "
+        f"upstream={cpu_per_test['upstream'] * 1e6:.0f}us overlay={cpu_per_test['overlay'] * 1e6:.0f}us "
+        f"ratio={cpu_per_test['overlay'] / cpu_per_test['upstream']:.3f}"
     )
 
 
@@ -200,6 +224,7 @@ def main():
     overhead_parser = commands.add_parser("overhead")
     overhead_parser.add_argument("--runs", type=int, default=5)
     overhead_parser.add_argument("--tests", type=int, default=2000)
+    overhead_parser.add_argument("--timeout", type=float)
     scheduling_parser = commands.add_parser("scheduling")
     scheduling_parser.add_argument("--runs", type=int, default=3)
     scheduling_parser.add_argument("--parallel", type=int, nargs="+", default=[2, 4])

@@ -151,6 +151,23 @@ def test_hung_test_is_stopped_and_its_stacks_reported(sample, start_method):
     assert "FAILED (errors=1)" in run.stderr
 
 
+def test_hung_test_holding_the_gil_is_stopped_without_stacks(sample):
+    """
+    The worker's watchdog thread cannot arm faulthandler without the GIL:
+    the parent kills the worker a grace period after the deadline.
+    """
+    run = run_cases(sample, ["hang-holding-the-gil"], "--timeout", "2")
+
+    assert run.returncode == 1, run.output
+    test_class, test = "HangHoldingTheGILTests", "test_hangs_holding_the_gil"
+    assert re.fullmatch(
+        requeued_report(test_class, test, "was stopped after 2 s (--timeout)"),
+        crash_report(run, test_class, test),
+    ), run.output
+    assert passed(run) == passing_class_tests() | {f"{test_class}.test_a_before", f"{test_class}.test_z_after"}
+    assert run.leftovers == []
+
+
 def test_timeout_from_the_environment(sample):
     run = run_cases(sample, ["hang"], env={"DJANGO_TEST_TIMEOUT": "2.5"})
 
@@ -309,3 +326,26 @@ def test_progress_display_leaves_the_report_as_it_is(sample):
     assert run.returncode == 1, run.output
     assert passed(run) == passing_class_tests() | {"ExitTests.test_a_before", "ExitTests.test_z_after"}
     assert "FAILED (errors=1)" in run.stderr
+
+
+def test_worker_that_fails_to_start_is_reported_once_and_stops_the_run(sample):
+    """
+    Before, the worker's exception ended the run with a traceback of the
+    parent's and no summary; and a worker that died before it could say why
+    was replaced again and again until --max-worker-restarts gave up.
+    """
+    run = run_cases(sample, [], env={"SAMPLE_WORKER_START_FAILS": "1"})
+
+    assert run.returncode == 1, run.output
+    reports = re.findall(r"worker [12] \(pid \d+\) failed to start\. Its traceback:", run.stderr)
+    assert len(reports) == 1, run.output
+    assert "RuntimeError: this worker cannot start, on purpose" in run.stderr
+    assert re.search(
+        r"WorkerCrashError: Stopping: worker [12] \(pid \d+\) failed to start\. "
+        r"\d+ tests did not run\.$",
+        run.stderr,
+        re.M,
+    ), run.output
+    assert re.search(r"^Ran \d+ tests? in ", run.stderr, re.M), run.output
+    assert "died" not in run.stderr
+    assert run.leftovers == []

@@ -5,9 +5,10 @@ that the next run can start the longest first.
 A JSON object {"format": 1, "classes": {"app.tests.SomeTests": seconds}},
 merged after every parallel run: classes that ran take their new time, the
 others keep theirs. Runs may end at the same moment (two checkouts, CI
-jobs), so the file is rewritten under a lock and replaced atomically. A file
-that cannot be read is a warning, never a crash; it is kept beside the new
-one as <name>.corrupt rather than lost.
+jobs), so the file is rewritten under a lock and replaced atomically
+(atomic_files). A file that cannot be read is a warning, never a crash; it is
+kept beside the new one as <name>.corrupt rather than lost. A file that
+cannot be written is a warning too: the run's summary is printed after it.
 
 JUnit XML files (--junit-xml, a CI's archived results) are a second source:
 a class's duration there is the sum of its tests' times, which leaves out its
@@ -15,12 +16,11 @@ setUpClass and fixtures, so it is a little shorter than what a parallel run
 records; both only ever rank classes against each other.
 """
 
-import fcntl
+import errno
 import hashlib
 import json
 import os
 import sys
-import tempfile
 import warnings
 import xml.etree.ElementTree as ElementTree
 from collections import defaultdict
@@ -28,6 +28,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..paths import cache_root
+from . import atomic_files
+
+try:
+    import fcntl
+except ImportError:
+    # Windows.
+    fcntl = None
+    import msvcrt
 
 FORMAT = 1
 
@@ -103,13 +111,22 @@ def _read_junit(path):
 def record(path, measured):
     """Merge this run's class durations into the file at path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(path):
-        durations, problem = _read(path)
-        if problem:
-            os.replace(path, path.with_name(path.name + ".corrupt"))
-        durations.update(measured)
-        _write(path, {"format": FORMAT, "classes": durations})
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(path):
+            durations, problem = _read(path)
+            if problem:
+                atomic_files.replace(path, path.with_name(path.name + ".corrupt"))
+            durations.update(measured)
+            content = json.dumps({"format": FORMAT, "classes": durations}, indent=0, sort_keys=True)
+            atomic_files.write_atomically(path, lambda file: file.write(content.encode()))
+    except OSError as error:
+        warnings.warn(
+            f"Could not record this run's durations in {path}: {error}. The next "
+            "run orders its classes from what the file held before.",
+            DurationsFileWarning,
+            stacklevel=2,
+        )
 
 
 def _read(path):
@@ -132,25 +149,45 @@ def _read(path):
 @contextmanager
 def _locked(path):
     """
-    Hold the lock of the directory the durations file is in. A lock file
-    beside it would be left behind after the run, and the durations file
-    itself is no place for the lock: it is replaced, so the next run would
-    lock the new file while this one still held the old.
+    Hold the lock of the durations file at path. The file itself is no place
+    for the lock: it is replaced, so the next run would lock the new file
+    while this one still held the old.
+
+    Where there is fcntl (Linux, macOS), the lock is flock() on the directory
+    the file is in, which leaves nothing behind. Windows can neither open a
+    directory nor flock(): msvcrt.locking() locks a file <name>.lock beside
+    the durations file, removed when the lock is released; the removal fails,
+    harmlessly, while another run has the lock file open (it removes it in
+    turn), so the lock file outlives a run only if the run is killed holding
+    it. A library such as filelock would need a lock file everywhere, and its
+    POSIX lock leaves one behind by design.
     """
-    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    if fcntl is not None:
+        directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(directory, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(directory)
+        return
+    lock_path = path.with_name(path.name + ".lock")
+    with open(lock_path, "a+b") as lock_file:
+        lock_file.seek(0)
+        while True:
+            try:
+                # Gives up after ten one-second attempts of its own.
+                msvcrt.locking(lock_file.fileno(), msvcrt.LK_LOCK, 1)
+                break
+            except OSError as error:
+                if error.errno != errno.EDEADLOCK:
+                    raise
+        try:
+            yield
+        finally:
+            lock_file.seek(0)
+            msvcrt.locking(lock_file.fileno(), msvcrt.LK_UNLCK, 1)
     try:
-        fcntl.flock(directory, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(directory)
-
-
-def _write(path, content):
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as file:
-            json.dump(content, file, indent=0, sort_keys=True)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+        os.unlink(lock_path)
+    except OSError:
+        # Another run has it open, waiting for the lock; it removes it.
+        pass

@@ -9,15 +9,21 @@ A replayed test starts and stops at once in the parent, so a test's time is
 the one unittest measured where the test ran (addDuration, Python 3.12+;
 before that, parallel runs can only give the replay's time). The file is
 written when the run stops, also after Ctrl-C, into a temporary file renamed
-into place, so a reader never sees half a report.
+into place (atomic_files), so a reader never sees half a report; a report
+that cannot be written is a warning, and the run's summary still follows.
 """
 
-import os
-import tempfile
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
 from xmlrunner.result import _TestInfo, _XMLTestResult
+
+from . import atomic_files
+
+
+class JUnitReportWarning(UserWarning):
+    pass
 
 
 class MeasuredTestInfo(_TestInfo):
@@ -48,16 +54,20 @@ class JUnitXMLResult(_XMLTestResult):
         self.write_report()
 
     def write_report(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(
-            dir=self.path.parent, prefix=f".{self.path.name}-", suffix=".tmp"
-        )
         try:
-            with os.fdopen(fd, "wb") as file:
-                # What generate_reports() reads of an XMLTestRunner: one
-                # <testsuites> document written to a stream.
-                self.generate_reports(SimpleNamespace(output=file, outsuffix="", encoding="utf-8"))
-            os.replace(temporary, self.path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
+            # What generate_reports() reads of an XMLTestRunner: one
+            # <testsuites> document written to a stream.
+            atomic_files.write_atomically(
+                self.path,
+                lambda file: self.generate_reports(
+                    SimpleNamespace(output=file, outsuffix="", encoding="utf-8")
+                ),
+            )
+        except OSError as error:
+            # The run's summary is still to be printed; losing it too would
+            # be worse.
+            warnings.warn(
+                f"Could not write the JUnit XML report {self.path}: {error}",
+                JUnitReportWarning,
+                stacklevel=2,
+            )

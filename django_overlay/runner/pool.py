@@ -4,35 +4,42 @@ The worker processes of a parallel run.
 multiprocessing.Pool hides its processes: when one dies it starts another and
 waits forever for a result that will never come. Here each worker has its own
 pipe, and the pool waits on the pipes and the process sentinels together, so
-it knows at once which worker died and what it was running. A worker that
-outlives its deadline has the stacks of its threads dumped (faulthandler, on a
-pipe of its own) before it is killed. What to do about either is the
+it knows at once which worker died and what it was running. A worker whose
+step outlives its deadline writes the stacks of its threads into a file of
+its own and ends itself (watchdog.py); the parent reads the file, and kills a
+worker that is still there a grace period later. No signal is involved, so
+the same runs on every platform. What to do about a lost worker is the
 session's business (session.py): the pool only reports it.
 """
 
-import faulthandler
 import os
+import shutil
 import signal
+import sys
+import tempfile
 import time
 import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import wait
+from pathlib import Path
+
+from .watchdog import StepWatchdog, read_stacks
 
 # How often to look at should_stop() while workers are busy: Ctrl-C's first
 # press only sets a flag on the result.
 POLL_SECONDS = 0.1
-# How long a worker has to write its stacks once asked, and how long the dump
-# may pause before it is taken to be complete.
+# How long after its deadline a worker still running is killed: its watchdog
+# should have written its stacks and ended it by then.
 STACK_DUMP_SECONDS = 2.0
-STACK_DUMP_QUIET_SECONDS = 0.2
-STACK_DUMP_SIGNAL = signal.SIGUSR1
+# Before Python 3.13, multiprocessing.connection.wait() on Windows is one
+# WaitForMultipleObjects() call, which takes at most 63 handles (two a
+# worker); 3.13 waits in batches itself.
+WAIT_BATCH = 63 if sys.platform == "win32" and sys.version_info < (3, 13) else None
+# How often batches are polled, when there are several.
+BATCH_POLL_SECONDS = 0.005
 # How long a run that is over waits for a worker still starting (cloning its
 # databases) before ending it anyway.
 STARTING_SECONDS = 60
-
-
-class WorkerFailedToStart(RuntimeError):
-    pass
 
 
 class TaskFailed(RuntimeError):
@@ -44,6 +51,8 @@ class TaskFailed(RuntimeError):
 # every test's start and stop, it costs no message.
 RUNNING, SINCE, FINISHED = range(3)
 NOT_RUNNING = -1
+# The signals a console sends every process attached to it.
+INTERRUPTS = [signal.SIGINT, *filter(None, [getattr(signal, "SIGBREAK", None)])]
 
 # In a worker process: the parent end of the pipe, for send_to_parent(), and
 # the shared position.
@@ -51,16 +60,19 @@ _parent = None
 _position = None
 
 
-def serve(connection, stack_writer, position, worker_id, initializer, initargs):
+def serve(connection, position, worker_id, initializer, initargs, timeout, stacks_path):
     """Body of a worker process: initialise, then run tasks until told to stop."""
     global _parent, _position
     _parent, _position = connection, position
-    # Ctrl-C reaches the whole process group; the parent decides what stops,
-    # and ends a worker with SIGTERM, whose handler a forked worker inherited.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    faulthandler.register(STACK_DUMP_SIGNAL, file=stack_writer.fileno(), all_threads=True)
     try:
+        # Ctrl-C (and Ctrl-Break on Windows) reaches the whole process group
+        # or console; the parent decides what stops, and ends a worker with
+        # SIGTERM, whose handler a forked worker inherited.
+        for signum in INTERRUPTS:
+            signal.signal(signum, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if timeout is not None:
+            StepWatchdog(lambda: position[SINCE], timeout, stacks_path)
         initializer(worker_id, *initargs)
     except BaseException:
         connection.send(("init_failed", traceback.format_exc()))
@@ -98,13 +110,49 @@ def _receive(connection):
         return None
 
 
+# Windows ends a process that faults with an NTSTATUS code as its exit code;
+# POSIX exit codes never exceed 255, so the table is safe to read everywhere.
+WINDOWS_EXIT_CODES = {
+    0xC0000005: "access violation",
+    0xC00000FD: "stack overflow",
+    0xC0000409: "stack buffer overrun, or abort() through a fail-fast",
+    0xC0000374: "heap corruption",
+    0xC000001D: "illegal instruction",
+    0xC0000094: "integer division by zero",
+    0xC0000017: "out of memory",
+    0xC000013A: "ended by Ctrl-C or Ctrl-Break",
+    0xC0000135: "a DLL was not found",
+    0xC0000142: "a DLL failed to initialise",
+}
+
+
 def describe_exit(exitcode):
     if exitcode is not None and exitcode < 0:
         try:
             return f"killed by {signal.Signals(-exitcode).name}"
         except ValueError:
             return f"killed by signal {-exitcode}"
+    if exitcode in WINDOWS_EXIT_CODES:
+        return f"exit code 0x{exitcode:08X}: {WINDOWS_EXIT_CODES[exitcode]}"
     return f"exit code {exitcode}"
+
+
+def wait_for_any(handles, timeout):
+    """
+    multiprocessing.connection.wait() for any number of handles: in batches
+    where one call takes too few (Windows before Python 3.13), each polled in
+    turn until one is ready or the timeout passes.
+    """
+    if WAIT_BATCH is None or len(handles) <= WAIT_BATCH:
+        return wait(handles, timeout)
+    batches = [handles[start : start + WAIT_BATCH] for start in range(0, len(handles), WAIT_BATCH)]
+    give_up = time.monotonic() + timeout
+    while True:
+        ready = [handle for batch in batches for handle in wait(batch, 0)]
+        remaining = give_up - time.monotonic()
+        if ready or remaining <= 0:
+            return ready
+        time.sleep(min(BATCH_POLL_SECONDS, remaining))
 
 
 @dataclass
@@ -119,22 +167,29 @@ class Message:
 
 @dataclass
 class WorkerLost:
-    """A worker died, or was killed at its deadline after dumping its stacks."""
+    """
+    A worker died, or passed its deadline (its stacks, when its watchdog
+    wrote them), or failed before it was ready (start_failure, the traceback
+    it sent, if it could).
+    """
 
     worker: "Worker"
     description: str
     timed_out: bool = False
     stacks: str | None = None
+    start_failure: str | None = None
 
 
 class Worker:
-    def __init__(self, slot, process, connection, stack_reader, position):
+    def __init__(self, slot, process, connection, stacks_path, position):
         self.slot = slot
         self.process = process
         self.connection = connection
-        self.stack_reader = stack_reader
+        # Where its watchdog writes the stacks of its threads (--timeout only).
+        self.stacks_path = stacks_path
         self.position = position
         self.ready = False
+        self.start_failure = None
         self.task = None
         # Its end of the pipe is closed: it exited or is about to.
         self.hung_up = False
@@ -171,6 +226,8 @@ class WorkerPool:
         self.initializer = initializer
         self.timeout = timeout
         self.workers = {}
+        # The workers' stacks files, in a directory of the run's own.
+        self.stacks_directory = None
 
     def __enter__(self):
         return self
@@ -180,18 +237,21 @@ class WorkerPool:
 
     def start(self, slot, initargs):
         parent_end, child_end = self.context.Pipe()
-        stack_reader, stack_writer = self.context.Pipe(duplex=False)
         position = self.context.RawArray("d", [NOT_RUNNING, 0, 0])
+        stacks_path = None
+        if self.timeout is not None:
+            if self.stacks_directory is None:
+                self.stacks_directory = tempfile.mkdtemp(prefix="django-overlay-stacks-")
+            stacks_path = str(Path(self.stacks_directory) / f"worker-{slot}.txt")
         process = self.context.Process(
             target=serve,
-            args=(child_end, stack_writer, position, slot, self.initializer, initargs),
+            args=(child_end, position, slot, self.initializer, initargs, self.timeout, stacks_path),
             name=f"django-test-worker-{slot}",
             daemon=True,
         )
         process.start()
         child_end.close()
-        stack_writer.close()
-        self.workers[slot] = Worker(slot, process, parent_end, stack_reader, position)
+        self.workers[slot] = Worker(slot, process, parent_end, stacks_path, position)
         return self.workers[slot]
 
     def idle_workers(self):
@@ -218,7 +278,7 @@ class WorkerPool:
         for worker in self.workers.values():
             by_handle[worker.connection] = worker
             by_handle[worker.process.sentinel] = worker
-        for handle in wait(list(by_handle), timeout=self._wait_seconds()):
+        for handle in wait_for_any(list(by_handle), timeout=self._wait_seconds()):
             worker = by_handle[handle]
             if not self._owns(worker):
                 continue
@@ -239,15 +299,19 @@ class WorkerPool:
         for worker in list(self.workers.values()):
             deadline = self._deadline(worker)
             if deadline is not None and now >= deadline:
-                stacks = self._dump_stacks(worker)
+                # Its watchdog did not end it (a step that took the GIL for
+                # good before the watchdog armed).
+                worker.process.kill()
+                worker.process.join()
                 yield from self._drain(worker)
-                yield self._lose(worker, "killed at its deadline", True, stacks)
+                yield self._lose(worker, "killed at its deadline", timed_out=True)
 
     def _deadline(self, worker):
+        """When a worker still in its step is killed: the step's deadline, plus a grace."""
         started = worker.step_started()
         if self.timeout is None or worker.task is None or started is None:
             return None
-        return started + self.timeout
+        return started + self.timeout + STACK_DUMP_SECONDS
 
     def _wait_seconds(self):
         deadlines = [
@@ -269,7 +333,8 @@ class WorkerPool:
         if kind == "ready":
             worker.ready = True
         elif kind == "init_failed":
-            raise WorkerFailedToStart(f"{worker!r} failed to start:\n{message[1]}")
+            # It exits next; the loss reports it.
+            worker.start_failure = message[1]
         elif kind == "failed":
             raise TaskFailed(f"{worker!r} failed:\n{message[2]}")
         else:
@@ -290,33 +355,18 @@ class WorkerPool:
                 return
             yield from self._receive_from(worker)
 
-    def _dump_stacks(self, worker):
-        """Ask a worker for the stacks of its threads, then kill it."""
-        try:
-            os.kill(worker.process.pid, STACK_DUMP_SIGNAL)
-        except ProcessLookupError:
-            return None
-        chunks = []
-        reader = worker.stack_reader
-        give_up = time.monotonic() + STACK_DUMP_SECONDS
-        while time.monotonic() < give_up:
-            quiet = STACK_DUMP_QUIET_SECONDS if chunks else give_up - time.monotonic()
-            if not wait([reader], timeout=max(0, quiet)):
-                break
-            chunk = os.read(reader.fileno(), 65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-        worker.process.kill()
-        worker.process.join()
-        return b"".join(chunks).decode(errors="replace") or None
-
-    def _lose(self, worker, description, timed_out=False, stacks=None):
+    def _lose(self, worker, description, timed_out=False):
         worker.process.join()
         del self.workers[worker.slot]
         worker.connection.close()
-        worker.stack_reader.close()
-        return WorkerLost(worker, description, timed_out, stacks)
+        stacks = None
+        if worker.stacks_path is not None:
+            # Only a watchdog that fired writes stacks, and it ends the worker.
+            stacks = read_stacks(worker.stacks_path)
+            os.unlink(worker.stacks_path)
+        if stacks is not None:
+            description, timed_out = "ended at its deadline", True
+        return WorkerLost(worker, description, timed_out, stacks, worker.start_failure)
 
     def stop(self, abandon=False):
         """
@@ -344,5 +394,7 @@ class WorkerPool:
                 worker.process.kill()
                 worker.process.join()
             worker.connection.close()
-            worker.stack_reader.close()
         self.workers.clear()
+        if self.stacks_directory is not None:
+            shutil.rmtree(self.stacks_directory, ignore_errors=True)
+            self.stacks_directory = None

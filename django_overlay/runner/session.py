@@ -71,11 +71,14 @@ class Interrupted(KeyboardInterrupt):
 @contextmanager
 def interruptible():
     """
-    Ctrl-C and SIGTERM end the parallel run at once. unittest's handler,
-    which Django installs, would only ask the run to stop after the tests
-    under way, and the workers, which ignore Ctrl-C, may be hung.
+    Ctrl-C and SIGTERM (and Ctrl-Break on Windows) end the parallel run at
+    once. unittest's handler, which Django installs, would only ask the run
+    to stop after the tests under way, and the workers, which ignore Ctrl-C,
+    may be hung.
     """
     names = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+    if hasattr(signal, "SIGBREAK"):
+        names[signal.SIGBREAK] = "Ctrl-Break"
 
     def interrupt(signum, frame):
         raise Interrupted(names[signum])
@@ -212,8 +215,11 @@ class Session:
             self.progress.show_running(worker.slot, test)
 
     def on_worker_lost(self, lost, pool):
-        self.restarts += 1
         worker, task = lost.worker, lost.worker.task
+        if not worker.ready:
+            self.report_start_failure(lost)
+            return
+        self.restarts += 1
         if lost.timed_out:
             how = f"was stopped after {self.options.timeout:g} s (--timeout)"
         else:
@@ -230,6 +236,27 @@ class Session:
             # its replacement clones its databases afresh.
             connections.close_all()
             pool.start(worker.slot, (replace(self.worker_setup, fresh_databases=True),))
+
+    def report_start_failure(self, lost):
+        """
+        A worker that fails before its first task would fail the same way
+        again: the run stops rather than replace it, and reports the first
+        such failure only (the other workers' are most likely the same).
+        """
+        if self.result.shouldStop:
+            return
+        if lost.start_failure:
+            why = f"Its traceback:\n\n{lost.start_failure}"
+        else:
+            why = (
+                f"It ended ({lost.description}) before it could say why; its "
+                "own output, above, may."
+            )
+        self.report_error(
+            unittest.suite._ErrorHolder(f"{lost.worker!r}"),
+            f"{lost.worker!r} failed to start. {why}",
+        )
+        self.end_run(f"Stopping: {lost.worker!r} failed to start.")
 
     def report_lost_task(self, task, worker, how, stacks):
         """

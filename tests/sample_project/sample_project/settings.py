@@ -16,6 +16,7 @@ SAMPLE_DATABASE is one of
   test_<SAMPLE_DATABASE_NAME>.
 """
 
+import multiprocessing
 import os
 
 SECRET_KEY = "sample-project-not-secret"
@@ -29,6 +30,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # A project may choose the overlay through this setting instead of install().
 if test_runner := os.environ.get("SAMPLE_TEST_RUNNER"):
     TEST_RUNNER = test_runner
+# A worker that fails before it is ready (tests/test_robustness.py): spawned
+# workers import the settings afresh.
+if os.environ.get("SAMPLE_WORKER_START_FAILS") == "1" and multiprocessing.parent_process():
+    raise RuntimeError("this worker cannot start, on purpose")
 if os.environ.get("SAMPLE_UNPICKLABLE_SETTING") == "1":
     # A value no worker can be sent: spawned workers keep their own.
     SAMPLE_CALLBACK = lambda: None  # noqa: E731

@@ -77,6 +77,15 @@ if "hang" in CASES:
                 pass
 
 
+if "hang-holding-the-gil" in CASES:
+
+    class HangHoldingTheGILTests(Checks, SimpleTestCase):
+        def test_hangs_holding_the_gil(self):
+            # A PyDLL call keeps the GIL: no Python thread of the worker runs
+            # again, as in a C extension stuck without releasing it.
+            ctypes.PyDLL(None).sleep(60)
+
+
 if "crash-loop" in CASES:
 
     class CrashLoopTests(SimpleTestCase):
