@@ -124,24 +124,9 @@ def test_worker_crash_is_reported_and_its_tests_run_elsewhere(windows):
     assert passed(run) == passing_class_tests() | {"ExitTests.test_a_before", "ExitTests.test_z_after"}
     assert "FAILED (errors=1)" in run.stderr
     assert run.leftovers == []
-
-
-def test_access_violation_is_reported_as_a_crash(windows):
-    """ctypes.string_at(0): on Windows an access violation, not a signal."""
-    run = run_cases(windows, ["segfault"])
-
-    assert run.returncode == 1, run.output
-    report = crash_report(run, "SegfaultTests", "test_segfaults")
-    print(report)
-    # How the exit is named is for the runner to say (an NTSTATUS, 0xC0000005).
-    assert re.match(
-        rf"worker [12] \(pid P\) died \(.+\) while running {ROBUSTNESS}\.SegfaultTests\.test_segfaults\.",
-        report,
-    ), report
-    assert passed(run) == passing_class_tests() | {
-        "SegfaultTests.test_a_before",
-        "SegfaultTests.test_z_after",
-    }
+    # No access violation here: the sample's SegfaultTests reads address 0
+    # through ctypes, whose calls the Windows CPython guards, raising OSError
+    # ("exception: access violation reading 0x0000000000000000") instead.
 
 
 def test_hung_test_is_stopped_and_its_stacks_reported(windows):
