@@ -8,6 +8,8 @@ DB ?= sqlite
 # Extra arguments for runtests.py, e.g. RUNTESTS_ARGS=--no-overlay to time
 # upstream Django with the same harness.
 RUNTESTS_ARGS ?=
+# Extra arguments for windows-smoke's pytest, e.g. SMOKE_ARGS='-k database'.
+SMOKE_ARGS ?=
 
 VENV := .venv-$(PY)-$(DJANGO)
 PYTHON := $(VENV)/bin/python
@@ -30,7 +32,7 @@ SUBSET := test_runner backends servers test_utils \
 # fresh machine needs nothing done by hand.
 SYSTEM_PACKAGES := libmariadb-dev pkg-config libmemcached-dev chromium chromium-driver memcached
 
-.PHONY: venv system-packages lint test django-suite django-subset clean
+.PHONY: venv system-packages windows-packages lint test windows-smoke django-suite django-subset clean
 
 venv: $(VENV)/.installed
 
@@ -48,6 +50,26 @@ $(VENV)/.installed: pyproject.toml Makefile | system-packages
 lint: venv
 	$(VENV)/bin/ruff check .
 
+# Wine for tests/windows/smoke.py: 64-bit only (the Windows CPython is
+# x86-64), without the 32-bit half that Debian's wine64 recommends.
+windows-packages:
+	@dpkg -s wine64 >/dev/null 2>&1 || { \
+		apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wine64; }
+
+# The official Windows CPython 3.13 and its win_amd64 wheels, git-ignored.
+.windows/.installed: tests/windows/install_python.py pyproject.toml | venv
+	$(PYTHON) tests/windows/install_python.py .windows
+	touch $@
+
+# The sample project's parallel spawn runs on that Windows CPython under Wine
+# (docs/windows.md). Its Wine prefix is made and removed by the run.
+windows-smoke: venv windows-packages .windows/.installed
+	@basetemp=$$(mktemp -d /tmp/overlay-windows-XXXXXX); \
+	$(PYTHON) -m pytest tests/windows/smoke.py -p no:cacheprovider --durations=0 \
+		--basetemp="$$basetemp" $(SMOKE_ARGS); status=$$?; \
+	rm -rf "$$basetemp"; exit $$status
+
 # pytest's own temporary root is shared by every pytest session of the user,
 # and a session removes the older ones' directories: a run of its own, short
 # (spawned runs put sockets in it), removed afterwards.
@@ -63,5 +85,5 @@ django-subset: venv
 	$(RUNTESTS) $(SETTINGS) $(RUNTESTS_ARGS) $(SUBSET)
 
 clean:
-	rm -rf .venv-*/ *.egg-info .pytest_cache .ruff_cache
+	rm -rf .venv-*/ *.egg-info .pytest_cache .ruff_cache .windows
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -111,10 +111,13 @@ class SampleRun:
 class SampleProject:
     """Runs ``manage.py test`` of the sample project on one database."""
 
-    def __init__(self, root, database, with_overlay):
+    def __init__(self, root, database, with_overlay, python=(sys.executable,)):
         self.root = root
         self.database = database
         self.with_overlay = with_overlay
+        # The command that runs manage.py: this Python, or another one, such
+        # as tests/windows/python (Windows' CPython under Wine).
+        self.python = list(python)
 
     def run(
         self,
@@ -156,7 +159,7 @@ class SampleProject:
         environment["DJANGO_OVERLAY_CACHE"] = str(directories["results"] / "overlay-cache")
         try:
             process = run_bounded(
-                [sys.executable, str(MANAGE_PY), "test", *arguments],
+                [*self.python, str(MANAGE_PY), "test", *arguments],
                 cwd=directories["cwd"],
                 env=environment,
                 timeout=timeout,
