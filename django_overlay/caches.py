@@ -167,13 +167,13 @@ def isolate_worker(worker_id, aliases):
         _stop()
         _run, *flags = run.split()
         _worker, _clear_between_tests = worker_id, "clear" in flags
-        multiprocessing_util.Finalize(None, _end_worker, exitpriority=10)
+        multiprocessing_util.Finalize(None, end_worker, exitpriority=10)
     if any(_backend_is(alias, DATABASE) for alias in settings.CACHES):
         for alias in aliases:
             call_command("createcachetable", database=alias, verbosity=0)
 
 
-def _end_worker():
+def end_worker():
     if is_active():
         try:
             _remove_namespace(

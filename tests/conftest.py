@@ -33,7 +33,7 @@ INHERITED_VARIABLES_TO_DROP = (
 )
 
 # pytest must not import the sample project's Django tests.
-collect_ignore = ["sample_project"]
+collect_ignore = ["sample_project", "pytest_project"]
 
 
 def pytest_addoption(parser):
