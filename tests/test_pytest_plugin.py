@@ -10,8 +10,10 @@ can fail.
 """
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -43,7 +45,44 @@ class Run:
         if database == "sqlite":
             self.name = str(self.sqlite / self.name)
 
-    def __call__(self, *arguments):
+    def __call__(self, *arguments, **variables):
+        self.completed = subprocess.run(
+            self.command(arguments),
+            cwd=PROJECT,
+            env=self.environment(variables),
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT,
+        )
+        return self
+
+    def interrupted(self, *arguments):
+        """A run interrupted (Ctrl-C) in a test, once every worker has its database."""
+        process = subprocess.Popen(
+            self.command(arguments),
+            cwd=PROJECT,
+            env=self.environment({"PYTEST_SAMPLE_WAIT": "1"}),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            # Its own process group, which Ctrl-C in a terminal reaches whole.
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + RUN_TIMEOUT
+            while not list(self.records.glob("waiting-*")):
+                assert process.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+            os.killpg(process.pid, signal.SIGINT)
+            stdout, _ = process.communicate(timeout=RUN_TIMEOUT)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.completed = subprocess.CompletedProcess(process.args, process.returncode, stdout, "")
+        return self
+
+    def environment(self, variables):
         # The workers meet through these files: a run starts with none.
         for path in self.records.iterdir():
             path.unlink()
@@ -59,18 +98,13 @@ class Run:
             PYTEST_SAMPLE_DATABASE_NAME=self.name,
             PYTEST_SAMPLE_CACHE=str(self.cache),
             PYTEST_SAMPLE_RECORDS=str(self.records),
+            **variables,
         )
+        return environment
+
+    def command(self, arguments):
         command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA", "-v"]
-        command += ["--basetemp", str(self.root / "basetemp"), *arguments]
-        self.completed = subprocess.run(
-            command,
-            cwd=PROJECT,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=RUN_TIMEOUT,
-        )
-        return self
+        return [*command, "--basetemp", str(self.root / "basetemp"), *arguments]
 
     @property
     def output(self):
@@ -148,7 +182,7 @@ def run(tmp_path):
 def test_one_migrate_a_clone_per_worker_and_a_cache_namespace_per_worker(run, database):
     sample = run(database)("-n", "2", "--django-overlay")
     assert sample.completed.returncode == 0, sample.output
-    assert "8 passed" in sample.output
+    assert "8 passed, 2 skipped" in sample.output
     assert sample.migrates() == ["default"]
     assert sample.worker_databases() == {
         "gw0": f"{sample.test_database()}_gw0",
@@ -188,3 +222,22 @@ def test_reuse_db_keeps_the_migrated_database_and_makes_fresh_clones(run):
     recreated = sample("-n", "2", "--django-overlay", "--create-db")
     assert recreated.completed.returncode == 0, recreated.output
     assert recreated.databases_left() == []
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_crashed_worker_is_replaced_with_a_fresh_clone_and_nothing_is_left(run, database):
+    sample = run(database)("-n", "2", "--django-overlay", PYTEST_SAMPLE_CRASH="1")
+    assert sample.completed.returncode == 1, sample.output
+    assert sample.failed_tests() == {"tests/test_interruptions.py::test_the_worker_dies"}
+    assert "replacing crashed worker" in sample.output
+    assert sample.migrates() == ["default"]
+    assert sample.databases_left() == []
+    assert sample.files_left() == []
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_ctrl_c_leaves_nothing(run, database):
+    sample = run(database).interrupted("-n", "2", "--django-overlay")
+    assert sample.completed.returncode == 2, sample.output
+    assert sample.databases_left() == []
+    assert sample.files_left() == []
