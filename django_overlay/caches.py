@@ -100,6 +100,11 @@ def is_active():
     return _run is not None
 
 
+def clears_between_tests():
+    """Whether --isolate-cache asked for every test to start with empty caches."""
+    return _clear_between_tests and is_active()
+
+
 def namespace():
     return f"{_run}.{_worker}"
 
@@ -398,7 +403,7 @@ def teardown_test_environment(self, **kwargs):
 
 def _setup_and_call(self, result, debug=False):
     """With --isolate-cache, every test starts with every cache empty."""
-    if _clear_between_tests and is_active():
+    if clears_between_tests():
         try:
             clear_caches(self)
         except Exception:

@@ -182,7 +182,7 @@ def run(tmp_path):
 def test_one_migrate_a_clone_per_worker_and_a_cache_namespace_per_worker(run, database):
     sample = run(database)("-n", "2", "--django-overlay")
     assert sample.completed.returncode == 0, sample.output
-    assert "8 passed, 2 skipped" in sample.output
+    assert "8 passed, 4 skipped" in sample.output
     assert sample.migrates() == ["default"]
     assert sample.worker_databases() == {
         "gw0": f"{sample.test_database()}_gw0",
@@ -205,6 +205,14 @@ def test_a_serial_run_migrates_its_own_test_database(run):
     assert sample.migrates() == ["default"]
     assert sample.worker_databases() == {"master": sample.test_database()}
     assert sample.databases_left() == []
+
+
+def test_isolate_cache_clears_every_cache_before_each_test(run):
+    sample = run("sqlite")("-n", "2", "--django-overlay", "--isolate-cache",
+                           PYTEST_SAMPLE_ISOLATE="1")
+    assert sample.completed.returncode == 0, sample.output
+    assert "10 passed, 2 skipped" in sample.output
+    assert sample.files_left() == []
 
 
 def test_reuse_db_keeps_the_migrated_database_and_makes_fresh_clones(run):

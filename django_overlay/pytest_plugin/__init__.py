@@ -16,6 +16,7 @@ overlay's setup_databases().
 
 import shutil
 import tempfile
+from types import SimpleNamespace
 
 import pytest
 
@@ -26,11 +27,19 @@ _session_directory_key = pytest.StashKey[str]()
 
 
 def pytest_addoption(parser):
-    parser.getgroup("django_overlay").addoption(
+    group = parser.getgroup("django_overlay")
+    group.addoption(
         "--django-overlay",
         action="store_true",
         default=None,
         help="use django_overlay's test databases and caches (needs pytest-django)",
+    )
+    group.addoption(
+        "--isolate-cache",
+        action="store_true",
+        default=False,
+        help="with --django-overlay: clear every cache before each test "
+        f"(or {caches.ENVIRONMENT_VARIABLE}=1)",
     )
     parser.addini(
         "django_overlay",
@@ -78,11 +87,13 @@ def pytest_sessionstart(session):
     config = session.config
     if not enabled(config):
         return
+    if worker_id := _worker_id(config):
+        caches.isolate_worker(worker_id, aliases=())
+        return
     if _is_controller(config):
         config.stash[_session_directory_key] = tempfile.mkdtemp(prefix="django-overlay-pytest-")
-        caches.start_run(clear_between_tests=False)
-    elif worker_id := _worker_id(config):
-        caches.isolate_worker(worker_id, aliases=())
+    # A serial run gets a namespace too, as under manage.py test.
+    caches.start_run(caches.requested_isolation(config.getoption("isolate_cache")))
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -102,6 +113,7 @@ def pytest_sessionfinish(session):
         return
     session_directory = config.stash.get(_session_directory_key, None)
     if session_directory is None:
+        caches.end_run()
         return
     from pytest_django.plugin import blocking_manager_key
 
@@ -117,6 +129,30 @@ def pytest_sessionfinish(session):
     finally:
         caches.end_run()
         shutil.rmtree(session_directory, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _django_overlay_isolate_cache(request):
+    """
+    With --isolate-cache, every test starts with every cache it can reach
+    empty: a DatabaseCache once the test's database is set up, only for a
+    test that may query it. Django's TestCases clear in _setup_and_call, as
+    under manage.py test.
+    """
+    if not (caches.clears_between_tests() and enabled(request.config)):
+        return
+    from pytest_django.django_compat import is_django_unittest
+    from pytest_django.fixtures import _get_databases_for_test
+
+    if is_django_unittest(request):
+        return
+    databases = ()
+    if request.node.get_closest_marker("django_db") or "_django_db_helper" in (
+        request.fixturenames
+    ):
+        request.getfixturevalue("_django_db_helper")
+        databases, _serialized = _get_databases_for_test(request.node)
+    caches.clear_caches(SimpleNamespace(databases=set(databases)))
 
 
 class WorkerDatabases:

@@ -1,3 +1,6 @@
+import os
+
+import pytest
 from django.core.cache import cache
 
 
@@ -17,3 +20,15 @@ def test_a_deleted_entry_is_gone(worker_id):
     cache.set("transient", worker_id)
     cache.delete("transient")
     assert cache.get("transient") is None
+
+
+@pytest.mark.skipif(os.environ.get("PYTEST_SAMPLE_ISOLATE") != "1", reason="not asked for")
+def test_every_test_starts_with_an_empty_cache(worker_id):
+    # The session fixture wrote this worker's mark before any test ran.
+    assert cache.get(f"mark-{worker_id}") is None
+
+
+@pytest.mark.skipif(os.environ.get("PYTEST_SAMPLE_ISOLATE") != "1", reason="not asked for")
+@pytest.mark.django_db
+def test_every_database_test_starts_with_an_empty_cache(worker_id):
+    assert cache.get(f"mark-{worker_id}") is None
