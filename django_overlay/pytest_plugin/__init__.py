@@ -59,6 +59,13 @@ def enabled(config):
     return _enabled(config, config.getoption("django_overlay"))
 
 
+def _django_configured(config):
+    # Without settings pytest-django leaves Django alone, and so does the plugin.
+    from pytest_django.lazy_django import django_settings_is_configured
+
+    return enabled(config) and django_settings_is_configured()
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config, parser, args):
     # Before pytest-django's own, which calls django.setup().
@@ -85,7 +92,7 @@ def pytest_configure(config):
 def pytest_sessionstart(session):
     # Before xdist's, which starts the workers: they inherit the caches' run.
     config = session.config
-    if not enabled(config):
+    if not _django_configured(config):
         return
     if worker_id := _worker_id(config):
         caches.isolate_worker(worker_id, aliases=())
@@ -106,7 +113,7 @@ def pytest_configure_node(node):
 def pytest_sessionfinish(session):
     # After xdist's, which stops the workers.
     config = session.config
-    if not enabled(config):
+    if not _django_configured(config):
         return
     if _worker_id(config):
         caches.end_worker()

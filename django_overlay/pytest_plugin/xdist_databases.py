@@ -46,7 +46,10 @@ from django.test import utils as test_utils
 from ..backends import guard
 from ..runner import alias_copies, databases
 
+# In the session directory: the templates' names, written before they are
+# made, and the mark that they are migrated.
 TEMPLATES = "templates.json"
+MIGRATED = "migrated"
 
 
 def set_up(session_directory, worker_id, *, verbosity, keepdb, aliases, serialized_aliases):
@@ -68,7 +71,8 @@ def set_up(session_directory, worker_id, *, verbosity, keepdb, aliases, serializ
             databases.check_name(connections[group[0]], name)
     session = Path(session_directory)
     with _locked(session):
-        if not (session / TEMPLATES).exists():
+        # A worker that died while migrating left no MIGRATED: migrate again.
+        if not (session / MIGRATED).exists():
             _record(session / TEMPLATES, {"keepdb": keepdb, "databases": _names(plans, 0)})
             databases.setup_databases(
                 verbosity,
@@ -79,6 +83,7 @@ def set_up(session_directory, worker_id, *, verbosity, keepdb, aliases, serializ
             )
             for connection in connections.all():
                 connection.close()
+            (session / MIGRATED).touch()
     _record(session / f"clones-{worker_id}.json", {"databases": _names(plans, 1)})
     for (template, clone), (_name, group) in zip(plans, test_databases.values(), strict=True):
         source = _connection_to(connections[group[0]], template)
