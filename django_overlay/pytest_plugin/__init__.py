@@ -10,8 +10,9 @@ pytest-django sets Django up; under xdist the controller makes a private
 session directory and starts the caches' run, each worker takes the run's
 namespace and gets its databases from xdist_databases, and the controller
 drops the databases and removes the namespace once the workers are gone.
-Without xdist, pytest-django runs as it does without the plugin, on the
-overlay's setup_databases().
+Without xdist, pytest-django makes its test databases as without the plugin,
+through the overlay's setup_databases(), and the run gets a cache namespace.
+--isolate-cache clears every cache before each test, with or without xdist.
 """
 
 import shutil
