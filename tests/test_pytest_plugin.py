@@ -71,7 +71,8 @@ class Run:
         try:
             deadline = time.monotonic() + RUN_TIMEOUT
             while not list(self.records.glob("waiting-*")):
-                assert process.poll() is None and time.monotonic() < deadline
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the run ended or hung before its test:\n{process.stdout.read()}")
                 time.sleep(0.1)
             os.killpg(process.pid, signal.SIGINT)
             stdout, _ = process.communicate(timeout=RUN_TIMEOUT)
@@ -247,5 +248,5 @@ def test_a_crashed_worker_is_replaced_with_a_fresh_clone_and_nothing_is_left(run
 def test_ctrl_c_leaves_nothing(run, database):
     sample = run(database).interrupted("-n", "2", "--django-overlay")
     assert sample.completed.returncode == 2, sample.output
-    assert sample.databases_left() == []
+    assert sample.databases_left() == [], sample.output
     assert sample.files_left() == []
