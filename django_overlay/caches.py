@@ -100,6 +100,11 @@ def is_active():
     return _run is not None
 
 
+def clears_between_tests():
+    """Whether --isolate-cache asked for every test to start with empty caches."""
+    return _clear_between_tests and is_active()
+
+
 def namespace():
     return f"{_run}.{_worker}"
 
@@ -167,13 +172,13 @@ def isolate_worker(worker_id, aliases):
         _stop()
         _run, *flags = run.split()
         _worker, _clear_between_tests = worker_id, "clear" in flags
-        multiprocessing_util.Finalize(None, _end_worker, exitpriority=10)
+        multiprocessing_util.Finalize(None, end_worker, exitpriority=10)
     if any(_backend_is(alias, DATABASE) for alias in settings.CACHES):
         for alias in aliases:
             call_command("createcachetable", database=alias, verbosity=0)
 
 
-def _end_worker():
+def end_worker():
     if is_active():
         try:
             _remove_namespace(
@@ -398,7 +403,7 @@ def teardown_test_environment(self, **kwargs):
 
 def _setup_and_call(self, result, debug=False):
     """With --isolate-cache, every test starts with every cache empty."""
-    if _clear_between_tests and is_active():
+    if clears_between_tests():
         try:
             clear_caches(self)
         except Exception:

@@ -43,7 +43,7 @@ OWN_GROUP = (
 )
 
 # pytest must not import the sample project's Django tests.
-collect_ignore = ["sample_project"]
+collect_ignore = ["sample_project", "pytest_project"]
 # Parameters of a test (its database, server, backend or cache) that need a
 # service outside Python and SQLite.
 EXTERNAL_SERVICES = frozenset(

@@ -117,7 +117,7 @@ def _create_test_db(creation, fresh):
         keepdb = arguments.arguments["keepdb"]
         source, reason = copy_source(connection, fresh)
         # Asked only where it matters: the server may be down, which upstream reports.
-        exists = bool(source or keepdb) and _exists(connection, test_name)
+        exists = bool(source or keepdb) and database_exists(connection, test_name)
         if source and exists:
             # Kept by --keepdb: as expected, and upstream says "Using existing".
             _say(creation, verbosity - 1 if keepdb else verbosity,
@@ -237,7 +237,7 @@ def copy_test_database(source, connection, test_name, *, verbosity, serialize):
     if difference:
         _say(creation, verbosity, difference)
         connection.close()
-        if _exists(connection, test_name):
+        if database_exists(connection, test_name):
             creation._destroy_test_db(test_name, verbosity)
         _use(connection, old_name)
         return False
@@ -266,7 +266,7 @@ def _in_memory(connection, name):
     return connection.vendor == "sqlite" and connection.creation.is_in_memory_db(name)
 
 
-def _exists(connection, name):
+def database_exists(connection, name):
     if connection.vendor == "sqlite":
         return not _in_memory(connection, name) and os.path.exists(name)
     with connection.creation._nodb_cursor() as cursor:

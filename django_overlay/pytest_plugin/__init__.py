@@ -1,0 +1,215 @@
+"""
+The overlay for pytest-django, with pytest-xdist: one migrate per session and
+a clone per worker instead of a migrate per worker, and a cache namespace per
+worker. See docs/pytest.md.
+
+Installed with the package (a pytest11 entry point) and inert unless
+pytest-django is active and the run asks for it, with --django-overlay or the
+ini option ``django_overlay = true``. Enabled, it installs the overlay before
+pytest-django sets Django up; under xdist the controller makes a private
+session directory and starts the caches' run, each worker takes the run's
+namespace and gets its databases from xdist_databases, and the controller
+drops the databases and removes the namespace once the workers are gone.
+Without xdist, pytest-django makes its test databases as without the plugin,
+through the overlay's setup_databases(), and the run gets a cache namespace.
+--isolate-cache clears every cache before each test, with or without xdist.
+"""
+
+import shutil
+import tempfile
+from types import SimpleNamespace
+
+import pytest
+
+from .. import caches, patches
+
+SESSION_DIRECTORY = "django_overlay_session"
+_session_directory_key = pytest.StashKey[str]()
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("django_overlay")
+    group.addoption(
+        "--django-overlay",
+        action="store_true",
+        default=None,
+        help="use django_overlay's test databases and caches (needs pytest-django)",
+    )
+    group.addoption(
+        "--isolate-cache",
+        action="store_true",
+        default=False,
+        help="with --django-overlay: clear every cache before each test "
+        f"(or {caches.ENVIRONMENT_VARIABLE}=1)",
+    )
+    parser.addini(
+        "django_overlay",
+        type="bool",
+        default=False,
+        help="use django_overlay's test databases and caches (needs pytest-django)",
+    )
+
+
+def _enabled(config, option):
+    return config.pluginmanager.hasplugin("django") and bool(
+        option or config.getini("django_overlay")
+    )
+
+
+def enabled(config):
+    return _enabled(config, config.getoption("django_overlay"))
+
+
+def _django_configured(config):
+    # Without settings pytest-django leaves Django alone, and so does the plugin.
+    from pytest_django.lazy_django import django_settings_is_configured
+
+    return enabled(config) and django_settings_is_configured()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config, parser, args):
+    # Before pytest-django's own, which calls django.setup().
+    if _enabled(early_config, getattr(early_config.known_args_namespace, "django_overlay", None)):
+        patches.install()
+
+
+def _worker_id(config):
+    workerinput = getattr(config, "workerinput", None)
+    return workerinput and workerinput["workerid"]
+
+
+def _is_controller(config):
+    return config.pluginmanager.hasplugin("dsession")
+
+
+def pytest_configure(config):
+    if enabled(config) and _worker_id(config):
+        # Registered now, after pytest-django: its django_db_setup is overridden.
+        config.pluginmanager.register(WorkerDatabases(), "django_overlay.worker_databases")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session):
+    # Before xdist's, which starts the workers: they inherit the caches' run.
+    config = session.config
+    if not _django_configured(config):
+        return
+    if worker_id := _worker_id(config):
+        caches.isolate_worker(worker_id, aliases=())
+        return
+    if _is_controller(config):
+        config.stash[_session_directory_key] = tempfile.mkdtemp(prefix="django-overlay-pytest-")
+    # A serial run gets a namespace too, as under manage.py test.
+    caches.start_run(caches.requested_isolation(config.getoption("isolate_cache")))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    if session_directory := node.config.stash.get(_session_directory_key, None):
+        node.workerinput[SESSION_DIRECTORY] = session_directory
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session):
+    # After xdist's, which stops the workers.
+    config = session.config
+    if not _django_configured(config):
+        return
+    if _worker_id(config):
+        caches.end_worker()
+        return
+    session_directory = config.stash.get(_session_directory_key, None)
+    if session_directory is None:
+        caches.end_run()
+        return
+    from pytest_django.plugin import blocking_manager_key
+
+    from . import xdist_databases
+
+    try:
+        with config.stash[blocking_manager_key].unblock():
+            xdist_databases.tear_down(
+                session_directory,
+                verbosity=config.option.verbose,
+                workers=config.getoption("numprocesses") or 1,
+            )
+    finally:
+        caches.end_run()
+        shutil.rmtree(session_directory, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _django_overlay_isolate_cache(request):
+    """
+    With --isolate-cache, every test starts with every cache it can reach
+    empty: a DatabaseCache once the test's database is set up, only for a
+    test that may query it. Django's TestCases clear in _setup_and_call, as
+    under manage.py test.
+    """
+    if not (caches.clears_between_tests() and enabled(request.config)):
+        return
+    from pytest_django.django_compat import is_django_unittest
+    from pytest_django.fixtures import _get_databases_for_test
+
+    if is_django_unittest(request):
+        return
+    databases = ()
+    if request.node.get_closest_marker("django_db") or "_django_db_helper" in (
+        request.fixturenames
+    ):
+        request.getfixturevalue("_django_db_helper")
+        databases, _serialized = _get_databases_for_test(request.node)
+    caches.clear_caches(SimpleNamespace(databases=set(databases)))
+
+
+class WorkerDatabases:
+    """In an xdist worker: pytest-django's django_db_setup, the overlay's way."""
+
+    @pytest.fixture(scope="session")
+    @classmethod
+    def django_db_setup(
+        cls,
+        request,
+        django_test_environment,
+        django_db_blocker,
+        django_db_use_migrations,
+        django_db_keepdb,
+        django_db_createdb,
+        django_db_modify_db_settings,
+    ):
+        from django.db import connections
+        from django.test.utils import setup_databases, teardown_databases
+        from pytest_django.fixtures import _disable_migrations, _get_databases_for_setup
+
+        from . import xdist_databases
+
+        if not django_db_use_migrations:
+            _disable_migrations()
+        # As pytest-django: --reuse-db keeps the templates unless --create-db.
+        keepdb = django_db_keepdb and not django_db_createdb
+        verbosity = request.config.option.verbose
+        aliases, serialized_aliases = _get_databases_for_setup(request.session.items)
+        with django_db_blocker.unblock():
+            cloned = xdist_databases.set_up(
+                request.config.workerinput[SESSION_DIRECTORY],
+                request.config.workerinput["workerid"],
+                verbosity=verbosity,
+                keepdb=keepdb,
+                aliases=aliases,
+                serialized_aliases=serialized_aliases,
+            )
+            old_config = None if cloned else setup_databases(
+                verbosity=verbosity,
+                interactive=False,
+                keepdb=keepdb,
+                aliases=aliases,
+                serialized_aliases=serialized_aliases,
+            )
+        yield
+        with django_db_blocker.unblock():
+            if old_config is not None and not django_db_keepdb:
+                teardown_databases(old_config, verbosity=verbosity)
+            # The controller drops the clones: none of them is in use then.
+            for connection in connections.all():
+                connection.close()

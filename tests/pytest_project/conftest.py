@@ -1,0 +1,69 @@
+"""
+The workers share one file-based cache directory. Every worker writes to the
+cache, meets the others, one of them clears the cache, and each records what
+it then sees of its own entries and of the others': the cache tests read
+every worker's record, so they fail without per-worker namespaces whichever
+worker xdist gives them to. Each worker also records its database's name.
+"""
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+
+# Long enough for the slowest worker to start and set its databases up.
+MEETING_TIMEOUT = 60
+CLEARING_WORKER = {"gw0", "master"}
+
+
+def workers():
+    count = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    return [f"gw{index}" for index in range(int(count))] if count else ["master"]
+
+
+def records():
+    return Path(os.environ["PYTEST_SAMPLE_RECORDS"])
+
+
+def wait_for(pattern, what):
+    deadline = time.monotonic() + MEETING_TIMEOUT
+    while len(list(records().glob(pattern))) < len(workers()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"the other workers did not {what}")
+        time.sleep(0.05)
+
+
+def meet(point, worker_id):
+    (records() / f"{point}-{worker_id}").touch()
+    wait_for(f"{point}-*", f"reach {point!r}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_cache(worker_id, django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        (records() / f"database-{worker_id}").write_text(connection.settings_dict["NAME"])
+    cache.set(f"entry-{worker_id}", worker_id)
+    meet("written", worker_id)
+    if worker_id in CLEARING_WORKER:
+        cache.clear()
+    meet("cleared", worker_id)
+    survived = worker_id in CLEARING_WORKER or cache.get(f"entry-{worker_id}") == worker_id
+    cache.set(f"mark-{worker_id}", worker_id)
+    meet("marked", worker_id)
+    seen = [other for other in workers() if other != worker_id and cache.get(f"mark-{other}")]
+    observation = {"survived": survived, "seen": seen}
+    (records() / f"observed-{worker_id}").write_text(json.dumps(observation))
+
+
+@pytest.fixture
+def observations():
+    """What every worker saw, by worker."""
+    wait_for("observed-*", "record what they saw")
+    return {
+        path.name.removeprefix("observed-"): json.loads(path.read_text())
+        for path in records().glob("observed-*")
+    }

@@ -1,0 +1,256 @@
+"""
+The pytest plugin, on the sample pytest project (tests/pytest_project) run
+by pytest-xdist with two workers in a subprocess, on SQLite, PostgreSQL and
+MariaDB: one migrate, each worker on its clone under pytest-django's name,
+each worker in a cache namespace of its own, and nothing left behind.
+
+Without --django-overlay the same run fails its cache tests and migrates
+once per worker (test_without_the_plugin_*), which shows that these tests
+can fail.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from db_fixtures import server_settings
+
+# pytest-django and pytest-xdist are in the test-external extra, and the
+# plugin's migrate lock is flock(): POSIX only so far.
+pytestmark = pytest.mark.external
+
+PROJECT = Path(__file__).resolve().parent / "pytest_project"
+# A run takes a few seconds; one that takes this long is hanging.
+RUN_TIMEOUT = 180
+CACHE_TESTS = {
+    "tests/test_caches.py::test_no_worker_sees_another_workers_entries",
+    "tests/test_caches.py::test_a_workers_clear_leaves_the_others_entries",
+}
+
+
+class Run:
+    """One pytest run of the sample project, in directories of its own."""
+
+    def __init__(self, root, database):
+        self.root = root
+        self.database = database
+        self.records = root / "records"
+        self.tmp = root / "tmp"
+        self.sqlite = root / "sqlite"
+        for directory in (self.records, self.tmp, self.sqlite):
+            directory.mkdir()
+        self.cache = root / "cache"
+        self.name = f"pytest_plugin_{os.getpid()}_{database}"
+        if database == "sqlite":
+            self.name = str(self.sqlite / self.name)
+
+    def __call__(self, *arguments, **variables):
+        self.completed = subprocess.run(
+            self.command(arguments),
+            cwd=PROJECT,
+            env=self.environment(variables),
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT,
+        )
+        return self
+
+    def interrupted(self, *arguments):
+        """A run interrupted (Ctrl-C) in a test, once every worker has its database."""
+        process = subprocess.Popen(
+            self.command(arguments),
+            cwd=PROJECT,
+            env=self.environment({"PYTEST_SAMPLE_WAIT": "1"}),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            # Its own process group, which Ctrl-C in a terminal reaches whole.
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + RUN_TIMEOUT
+            while not list(self.records.glob("waiting-*")):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the run ended or hung before its test:\n{process.stdout.read()}")
+                time.sleep(0.1)
+            os.killpg(process.pid, signal.SIGINT)
+            stdout, _ = process.communicate(timeout=RUN_TIMEOUT)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.completed = subprocess.CompletedProcess(process.args, process.returncode, stdout, "")
+        return self
+
+    def environment(self, variables):
+        # The workers meet through these files: a run starts with none.
+        for path in self.records.iterdir():
+            path.unlink()
+        environment = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("PYTEST_", "DJANGO_SETTINGS_MODULE"))
+        }
+        environment.update(
+            PYTHONDONTWRITEBYTECODE="1",
+            TMPDIR=str(self.tmp),
+            PYTEST_SAMPLE_DATABASE=self.database,
+            PYTEST_SAMPLE_DATABASE_NAME=self.name,
+            PYTEST_SAMPLE_CACHE=str(self.cache),
+            PYTEST_SAMPLE_RECORDS=str(self.records),
+            **variables,
+        )
+        return environment
+
+    def command(self, arguments):
+        command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA", "-v"]
+        return [*command, "--basetemp", str(self.root / "basetemp"), *arguments]
+
+    @property
+    def output(self):
+        return self.completed.stdout + self.completed.stderr
+
+    def failed_tests(self):
+        return {
+            line.split()[1]
+            for line in self.completed.stdout.splitlines()
+            if line.startswith("FAILED ")
+        }
+
+    def migrates(self):
+        path = self.records / "migrate"
+        return path.read_text().split() if path.exists() else []
+
+    def worker_databases(self):
+        return {
+            path.name.removeprefix("database-"): path.read_text()
+            for path in self.records.glob("database-*")
+        }
+
+    def test_database(self):
+        if self.database == "sqlite":
+            return str(self.sqlite / f"test_{Path(self.name).name}")
+        return f"test_{self.name}"
+
+    def databases_left(self):
+        if self.database == "sqlite":
+            return sorted(path.name for path in self.sqlite.iterdir())
+        if self.database == "postgresql":
+            import psycopg
+
+            settings = server_settings("postgresql")
+            with psycopg.connect(
+                host=settings["HOST"], port=settings["PORT"], user=settings["USER"],
+                dbname="postgres",
+            ) as connection:
+                rows = connection.execute(
+                    "SELECT datname FROM pg_database WHERE datname LIKE %s", [f"%{self.name}%"]
+                ).fetchall()
+        else:
+            import MySQLdb
+
+            settings = server_settings("mariadb")
+            connection = MySQLdb.connect(
+                host=settings["HOST"], port=int(settings["PORT"]), user=settings["USER"]
+            )
+            try:
+                cursor = connection.cursor()
+                cursor.execute("SHOW DATABASES LIKE %s", [f"%{self.name}%"])
+                rows = cursor.fetchall()
+            finally:
+                connection.close()
+        return sorted(row[0] for row in rows)
+
+    def files_left(self):
+        return sorted(str(path) for path in self.tmp.rglob("*")) + (
+            [str(self.cache)] if self.cache.exists() else []
+        )
+
+
+def project_files():
+    return sorted(PROJECT.rglob("*"))
+
+
+@pytest.fixture
+def run(tmp_path):
+    files_before = project_files()
+    yield lambda database: Run(tmp_path, database)
+    assert project_files() == files_before
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql", "mariadb"])
+def test_one_migrate_a_clone_per_worker_and_a_cache_namespace_per_worker(run, database):
+    sample = run(database)("-n", "2", "--django-overlay")
+    assert sample.completed.returncode == 0, sample.output
+    assert "8 passed, 4 skipped" in sample.output
+    assert sample.migrates() == ["default"]
+    assert sample.worker_databases() == {
+        "gw0": f"{sample.test_database()}_gw0",
+        "gw1": f"{sample.test_database()}_gw1",
+    }
+    assert sample.databases_left() == []
+    assert sample.files_left() == []
+
+
+def test_without_the_plugin_each_worker_migrates_and_the_workers_share_the_cache(run):
+    sample = run("sqlite")("-n", "2")
+    assert sample.completed.returncode == 1, sample.output
+    assert sample.failed_tests() == CACHE_TESTS
+    assert sample.migrates() == ["default", "default"]
+
+
+def test_a_serial_run_migrates_its_own_test_database(run):
+    sample = run("sqlite")("--django-overlay")
+    assert sample.completed.returncode == 0, sample.output
+    assert sample.migrates() == ["default"]
+    assert sample.worker_databases() == {"master": sample.test_database()}
+    assert sample.databases_left() == []
+
+
+def test_isolate_cache_clears_every_cache_before_each_test(run):
+    sample = run("sqlite")("-n", "2", "--django-overlay", "--isolate-cache",
+                           PYTEST_SAMPLE_ISOLATE="1")
+    assert sample.completed.returncode == 0, sample.output
+    assert "10 passed, 2 skipped" in sample.output
+    assert sample.files_left() == []
+
+
+def test_reuse_db_keeps_the_migrated_database_and_makes_fresh_clones(run):
+    sample = run("sqlite")
+    first = sample("-n", "2", "--django-overlay", "--reuse-db")
+    assert first.completed.returncode == 0, first.output
+    assert first.databases_left() == [Path(first.test_database()).name]
+    second = sample("-n", "2", "--django-overlay", "--reuse-db")
+    assert second.completed.returncode == 0, second.output
+    assert second.worker_databases() == {
+        "gw0": f"{second.test_database()}_gw0",
+        "gw1": f"{second.test_database()}_gw1",
+    }
+    assert second.databases_left() == [Path(second.test_database()).name]
+    recreated = sample("-n", "2", "--django-overlay", "--create-db")
+    assert recreated.completed.returncode == 0, recreated.output
+    assert recreated.databases_left() == []
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_crashed_worker_is_replaced_with_a_fresh_clone_and_nothing_is_left(run, database):
+    sample = run(database)("-n", "2", "--django-overlay", PYTEST_SAMPLE_CRASH="1")
+    assert sample.completed.returncode == 1, sample.output
+    assert sample.failed_tests() == {"tests/test_interruptions.py::test_the_worker_dies"}
+    assert "replacing crashed worker" in sample.output
+    assert sample.migrates() == ["default"]
+    assert sample.databases_left() == []
+    assert sample.files_left() == []
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_ctrl_c_leaves_nothing(run, database):
+    sample = run(database).interrupted("-n", "2", "--django-overlay")
+    assert sample.completed.returncode == 2, sample.output
+    assert sample.databases_left() == [], sample.output
+    assert sample.files_left() == []
