@@ -18,6 +18,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+import django
 import pytest
 
 from django_overlay.backends import guard
@@ -81,6 +82,12 @@ def run_on_real_file(
     request, database, with_overlay, spelling, arguments, real_name="sample.sqlite3"
 ):
     """Run the sample tests with a test NAME that is the real file; return the real file."""
+    if not with_overlay and arguments is PARALLEL and django.VERSION[:2] < (6, 0):
+        # Django 5.2's spawned workers look for an in-memory database's
+        # snapshot file even where the test database is a file, fail to
+        # start, and its pool starts them again forever (6.0 fixed it): such
+        # a run never ends. The serial twin shows the file lost.
+        pytest.skip("Django 5.2's pool hangs on a file database's parallel run under spawn")
     sample = request.getfixturevalue("sample" if with_overlay else "upstream_sample")
     real = database.directory / real_name
     make_real(real)

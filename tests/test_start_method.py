@@ -10,6 +10,7 @@ import multiprocessing
 import subprocess
 import sys
 
+import django
 import pytest
 
 REPORT = "sample_app.tests.test_report"
@@ -105,6 +106,8 @@ def test_forkserver_under_a_long_tmpdir(request, with_overlay):
     forkserver's socket goes in multiprocessing's directory under TMPDIR;
     upstream fails to start the fork server ("AF_UNIX path too long").
     """
+    if not with_overlay and django.VERSION[:2] < (6, 0):
+        pytest.skip("Django 5.2 refuses to clone under forkserver before it starts a fork server")
     sample = request.getfixturevalue("sample" if with_overlay else "upstream_sample")
     run = sample.run(
         "sample_app.tests.test_workers",
