@@ -4,13 +4,14 @@ output: tests done out of the total, failures so far, what each worker is
 running, and an estimate of the time left. rich draws it and keeps it below
 the lines the run prints.
 
-rich redraws it from a thread of its own, which the session starts after the
-workers and pauses while it starts a replacement, so that no worker is
-forked while the thread runs.
+It is redrawn when the session reports a test starting or ending, never from
+a thread of its own: under fork, a thread running in the parent when it forks
+a worker (or a replacement) may hold a lock the child then waits for forever,
+and even a thread just stopped and joined can still be there, at the level of
+the operating system, when the fork comes.
 """
 
 import sys
-from contextlib import contextmanager
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -36,7 +37,7 @@ class ProgressDisplay:
     def start(self, total):
         self.task_id = self.bar.add_task("tests", total=total, failures="no failures")
         console = Console(file=sys.stderr)
-        self.live = Live(self.render(), console=console, refresh_per_second=4, transient=True)
+        self.live = Live(self.render(), console=console, auto_refresh=False, transient=True)
         self.live.start()
 
     def render(self):
@@ -49,27 +50,14 @@ class ProgressDisplay:
     def show_running(self, slot, test):
         if self.running.get(slot) is not test:
             self.running[slot] = test
-            self.live.update(self.render())
+            self.live.update(self.render(), refresh=True)
 
     def test_stopped(self, slot, failed):
         if failed:
             self.failures += 1
         failures = f"{self.failures} failed" if self.failures else "no failures"
         self.bar.update(self.task_id, advance=1, failures=failures)
-        self.live.update(self.render())
-
-    @contextmanager
-    def paused(self):
-        """
-        Without its refresh thread, for starting a worker: under fork the
-        thread must not be running when the parent forks. Paused under every
-        start method, for one rule: a replacement is rare, its redraw cheap.
-        """
-        self.live.stop()
-        try:
-            yield
-        finally:
-            self.live.start()
+        self.live.update(self.render(), refresh=True)
 
     def stop(self):
         if self.live is not None:

@@ -17,7 +17,7 @@ an error saying what did not run, and a result that fails.
 import signal
 import time
 import unittest
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -146,9 +146,8 @@ class Session:
             with pool, interruptible():
                 for slot in range(1, self.suite.processes + 1):
                     pool.start(slot, (self.worker_setup,))
-                # Its refresh thread starts once the workers have: a thread
-                # running in a process that forks may hold a lock that the
-                # child then waits for forever.
+                # The display starts once the workers have: it shows what
+                # they run (it has no thread of its own: progress.py).
                 if self.progress:
                     self.progress.start(sum(len(task.tests) for task in tasks))
                 self.serve(pool)
@@ -261,8 +260,7 @@ class Session:
             # A worker killed inside a TransactionTestCase leaves rows behind:
             # its replacement clones its databases afresh.
             connections.close_all()
-            with self.progress.paused() if self.progress else nullcontext():
-                pool.start(worker.slot, (replace(self.worker_setup, fresh_databases=True),))
+            pool.start(worker.slot, (replace(self.worker_setup, fresh_databases=True),))
 
     def report_start_failure(self, lost):
         """
