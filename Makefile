@@ -72,11 +72,13 @@ windows-smoke: venv windows-packages .windows/.installed
 
 # pytest's own temporary root is shared by every pytest session of the user,
 # and a session removes the older ones' directories: a run of its own, short
-# (spawned runs put sockets in it), removed afterwards.
+# (spawned runs put sockets in it), removed afterwards. hypothesis keeps its
+# examples beside it, rather than in .hypothesis/ of the checkout.
 test: venv
 	@basetemp=$$(mktemp -d /tmp/overlay-tests-XXXXXX); \
+	HYPOTHESIS_STORAGE_DIRECTORY="$$basetemp-hypothesis" \
 	$(PYTHON) -m pytest tests --basetemp="$$basetemp"; status=$$?; \
-	rm -rf "$$basetemp"; exit $$status
+	rm -rf "$$basetemp" "$$basetemp-hypothesis"; exit $$status
 
 django-suite: venv
 	$(RUNTESTS) $(RUNTESTS_ARGS)
