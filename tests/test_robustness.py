@@ -38,6 +38,25 @@ def run_cases(sample, cases, *arguments, start_method="spawn", **kwargs):
     )
 
 
+def check_durations_written_twice(sample, tmp_path, start_method="spawn"):
+    """
+    Two runs in turn record their classes in one durations file, keep what
+    was there before, and leave nothing beside it (no lock file).
+    """
+    durations_file = tmp_path / "durations.json"
+    durations_file.write_text(json.dumps({"format": 1, "classes": {"other.Tests": 12.5}}))
+    for _ in range(2):
+        run = run_cases(
+            sample, [], "--durations-file", str(durations_file), start_method=start_method
+        )
+        run.assert_succeeded()
+        assert re.search(r"^Ran \d+ tests in ", run.stderr, re.M), run.output
+        recorded = json.loads(durations_file.read_text())["classes"]
+        assert recorded["other.Tests"] == 12.5
+        assert {f"{ROBUSTNESS}.{name}" for name in PASSING_CLASSES} <= set(recorded)
+        assert [path.name for path in tmp_path.iterdir()] == ["durations.json"]
+
+
 def passed(run):
     """The tests the report lists as ok, as Class.test names."""
     return {

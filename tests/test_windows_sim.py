@@ -28,6 +28,7 @@ from test_junit import EXPECTED, JUNIT, SCHEMA, outcomes
 from test_robustness import (
     PASSING_CLASSES,
     ROBUSTNESS,
+    check_durations_written_twice,
     crash_report,
     error_line,
     passed,
@@ -149,18 +150,8 @@ def test_ctrl_c_ends_the_run_with_its_summary(windows):
 
 
 def test_durations_file_is_written_and_merged(windows, tmp_path):
-    durations_file = tmp_path / "durations.json"
-    durations_file.write_text(json.dumps({"format": 1, "classes": {"other.Tests": 12.5}}))
-
-    for _ in range(2):
-        run = robustness(windows, [], "--durations-file", str(durations_file))
-        run.assert_succeeded()
-        assert re.search(r"^Ran \d+ tests in ", run.stderr, re.M), run.output
-
-    recorded = json.loads(durations_file.read_text())["classes"]
-    assert recorded["other.Tests"] == 12.5
-    assert {f"{ROBUSTNESS}.{name}" for name in PASSING_CLASSES} <= set(recorded)
-    assert [path.name for path in tmp_path.iterdir()] == ["durations.json"]
+    # No --start-method: spawn is the simulated platform's default.
+    check_durations_written_twice(windows, tmp_path, start_method=None)
 
 
 def test_junit_report(windows, tmp_path):

@@ -16,7 +16,6 @@ Wine prefix and a directory for Wine's server of its own, removed at the end
 with everything in them.
 """
 
-import json
 import os
 import re
 import shutil
@@ -31,8 +30,6 @@ import test_parallel_spawn
 import test_robustness
 from conftest import Interrupt, SampleProject
 from test_robustness import (
-    PASSING_CLASSES,
-    ROBUSTNESS,
     crash_report,
     passed,
     passing_class_tests,
@@ -138,17 +135,7 @@ def test_unpicklable_outcomes_are_reported_like_any_other(windows):
 
 
 def test_durations_file_is_written_twice(windows, tmp_path):
-    durations_file = tmp_path / "durations.json"
-    durations_file.write_text(json.dumps({"format": 1, "classes": {"other.Tests": 12.5}}))
-
-    for _ in range(2):
-        run = run_cases(windows, [], "--durations-file", str(durations_file))
-        run.assert_succeeded()
-        assert re.search(r"^Ran \d+ tests in ", run.stderr, re.M), run.output
-        recorded = json.loads(durations_file.read_text())["classes"]
-        assert recorded["other.Tests"] == 12.5
-        assert {f"{ROBUSTNESS}.{name}" for name in PASSING_CLASSES} <= set(recorded)
-        assert [path.name for path in tmp_path.iterdir()] == ["durations.json"]
+    test_robustness.check_durations_written_twice(windows, tmp_path)
 
 
 def test_ctrl_c_ends_the_run_with_its_summary(windows, database):
