@@ -167,9 +167,8 @@ class Run:
         return sorted(row[0] for row in rows)
 
     def files_left(self):
-        return sorted(str(path) for path in self.tmp.rglob("*")) + (
-            [str(self.cache)] if self.cache.exists() else []
-        )
+        left = [self.cache] if self.cache.exists() else []
+        return sorted(str(path) for path in [*self.tmp.rglob("*"), *left, *self.cache.rglob("*")])
 
 
 def project_files():
