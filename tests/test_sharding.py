@@ -81,7 +81,7 @@ def test_ties_broken_by_label_not_by_order():
 def test_more_shards_than_classes_leaves_some_empty():
     tests = make_tests("Only", 3)
     assert sharding.partition(tests, 3, {}) == [{"app.tests.Only"}, set(), set()]
-    assert sharding.select(tests, sharding.Shard(2, 3), {}) == []
+    assert sharding.select(tests, sharding.Shard(2, 3), {})[0] == []
 
 
 def test_django_suite_shards_cover_it_exactly_once(tmp_path):
@@ -138,3 +138,68 @@ def test_shards_of_the_sample_project_leave_durations_alone(sample, tmp_path):
         counts.append(int(re.search(r"^Ran (\d+) tests?", run.stderr, re.M)[1]))
     assert not durations.exists()
     assert all(counts)
+
+
+def shard_reports(sample, tmp_path, durations_of_shard):
+    """Run the two shards of test_workers, each with its own durations file."""
+    reports = []
+    for number, classes in durations_of_shard.items():
+        durations = tmp_path / f"durations-{number}.json"
+        durations.write_text(json.dumps({"format": 1, "classes": classes}))
+        report = tmp_path / f"junit-{number}of2.xml"
+        run = sample.run(
+            "sample_app.tests.test_workers",
+            "--parallel", "2", "--shard", f"{number}/2", "--durations-file", str(durations),
+            "--junit-xml", str(report),
+            start_method="spawn",
+        )
+        run.assert_succeeded()
+        assert re.search(rf"^Shard {number}/2: \d+ of the \d+ test\(s\), plan \w+\.$", run.output, re.M), run.output
+        reports.append(str(report))
+    return reports
+
+
+def check_shards(*reports):
+    return subprocess.run(
+        [sys.executable, "-m", "django_overlay.runner.shard_check", *reports],
+        capture_output=True, text=True, timeout=60,
+    )
+
+
+def test_shards_given_the_same_durations_pass_the_check(sample, tmp_path):
+    reports = shard_reports(sample, tmp_path, {1: {}, 2: {}})
+    checked = check_shards(*reports)
+    assert checked.returncode == 0, checked.stderr
+    assert "2 report(s): the suite's 8 test(s) ran exactly once." in checked.stdout
+    # Both reports of one shard: refused.
+    twice = check_shards(reports[0], reports[0], reports[1])
+    assert twice.returncode == 1
+    assert "shard 1/2 is reported 2 times" in twice.stderr
+    # One shard's report missing: its tests did not run.
+    missing = check_shards(reports[0])
+    assert missing.returncode == 1
+    assert "the shards reported 4 test(s) of a suite of 8" in missing.stderr
+
+
+def test_shards_given_different_durations_are_refused(sample, tmp_path):
+    """
+    Shard 2 was told class A takes 1000 s and the others 1 s, shard 1
+    nothing: each split the
+    suite its own way, so one class ran in both shards. The runs cannot see
+    it; the check of their reports does.
+    """
+    label = "sample_app.tests.test_workers.OwnDatabaseTests"
+    measured = {f"{label}A": 1000.0, f"{label}B": 1.0, f"{label}C": 1.0, f"{label}D": 1.0}
+    reports = shard_reports(sample, tmp_path, {1: {}, 2: measured})
+    checked = check_shards(*reports)
+    assert checked.returncode == 1
+    assert "the shards split the suite differently" in checked.stderr
+    assert re.search(rf"test\(s\) ran in more than one shard: {label}[BCD]\.", checked.stderr)
+
+
+def test_a_report_that_is_not_junit_is_a_clear_error(tmp_path):
+    broken = tmp_path / "broken.xml"
+    broken.write_text("<testsuites")
+    checked = check_shards(str(broken))
+    assert checked.returncode == 2
+    assert f"{broken}: cannot read it as JUnit XML" in checked.stderr

@@ -261,14 +261,22 @@ def take_shard(runner, make_suite, tests):
     )
     # As build_suite() orders the kinds of tests, and as many processes as
     # it will ask for.
-    selected = sharding.select(
+    selected, digest = sharding.select(
         tests,
         runner.shard,
         known,
         processes=max(runner.parallel, 1),
         reorder_by=(unittest.loader._FailedTest, *runner.reorder_by),
     )
-    runner.log(f"Shard {runner.shard}: {len(selected)} of the {len(tests)} test(s).")
+    runner.log(
+        f"Shard {runner.shard}: {len(selected)} of the {len(tests)} test(s), plan {digest}."
+    )
+    # For the JUnit report, where shard_check finds them.
+    runner.shard_properties = {
+        sharding.SHARD_PROPERTY: str(runner.shard),
+        sharding.PLAN_PROPERTY: digest,
+        sharding.SUITE_SIZE_PROPERTY: len(tests),
+    }
     return make_suite(selected)
 
 
@@ -277,7 +285,11 @@ def get_resultclass(self):
     resultclass = patches.original(get_resultclass)(self)
     if getattr(self, "junit_xml", None) is None:
         return resultclass
-    return partial(junit.JUnitXMLResult, path=self.junit_xml)
+    return partial(
+        junit.JUnitXMLResult,
+        path=self.junit_xml,
+        properties=getattr(self, "shard_properties", None),
+    )
 
 
 def fall_back_to_one_process(runner):

@@ -34,8 +34,11 @@ class MeasuredTestInfo(_TestInfo):
 
 
 class JUnitXMLResult(_XMLTestResult):
-    def __init__(self, stream, descriptions, verbosity, *, path, durations=None):
-        super().__init__(stream, descriptions, verbosity, infoclass=MeasuredTestInfo)
+    def __init__(self, stream, descriptions, verbosity, *, path, properties=None, durations=None):
+        # properties: a shard's plan (sharding), on every <testsuite>.
+        super().__init__(
+            stream, descriptions, verbosity, properties=properties, infoclass=MeasuredTestInfo
+        )
         # What TextTestResult would keep for TextTestRunner's --durations report.
         self.durations = durations
         self.path = Path(path)

@@ -27,9 +27,15 @@ use the same --parallel, as they must see the same tests and durations.
 """
 
 import argparse
+import hashlib
 from dataclasses import dataclass
 
 from .scheduling import class_label, estimated_seconds, kind_of
+
+# The JUnit report's properties of a shard's run, read by shard_check.
+SHARD_PROPERTY = "django_overlay.shard"
+PLAN_PROPERTY = "django_overlay.shard_plan"
+SUITE_SIZE_PROPERTY = "django_overlay.suite_tests"
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,25 @@ def partition(tests, count, durations, processes=1, reorder_by=()):
 
 
 def select(tests, shard, durations, processes=1, reorder_by=()):
-    """The tests of this shard, in their given order."""
-    labels = partition(tests, shard.count, durations, processes, reorder_by)[shard.number - 1]
-    return [test for test in tests if class_label(test) in labels]
+    """
+    The tests of this shard, in their given order, and the digest of the
+    whole split's plan.
+    """
+    shards = partition(tests, shard.count, durations, processes, reorder_by)
+    labels = shards[shard.number - 1]
+    return [test for test in tests if class_label(test) in labels], plan_digest(tests, shards)
+
+
+def plan_digest(tests, shards):
+    """
+    A short digest of which shard takes each test: the N runs of a split
+    agree on it exactly when they split the same tests the same way, which
+    is what covering the suite exactly once needs. Runs given different
+    durations (or tests, or --parallel) make different plans, which the check
+    of their reports (shard_check) then refuses.
+    """
+    number_of = {label: number for number, labels in enumerate(shards, 1) for label in labels}
+    digest = hashlib.sha256(f"{len(shards)}\n".encode())
+    for test_id, number in sorted((test.id(), number_of[class_label(test)]) for test in tests):
+        digest.update(f"{number}\t{test_id}\n".encode())
+    return digest.hexdigest()[:16]
