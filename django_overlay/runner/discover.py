@@ -2,7 +2,7 @@
 Replacements for methods of django.test.runner.DiscoverRunner: the options of
 a run (--start-method, --isolate-cache, --shard, --junit-xml; for parallel
 runs --timeout, --max-worker-restarts, --max-crashes-per-class,
---durations-file, --progress), one
+--durations-file, --discovery-order, --progress), one
 process for backends that cannot clone, taking the run's shard of the suite,
 and handing the options to the parallel suite.
 """
@@ -144,6 +144,14 @@ def add_arguments(cls, parser):
         help="Also write the results as JUnit XML to PATH.",
     )
     parser.add_argument(
+        "--discovery-order",
+        action="store_true",
+        help=(
+            "In a parallel run, hand out the TestCase classes in the order "
+            "Django discovered them rather than the longest first."
+        ),
+    )
+    parser.add_argument(
         "--progress",
         action="store_true",
         help="Show a progress display during a parallel run.",
@@ -168,6 +176,7 @@ def init(
     max_crashes_per_class=None,
     durations_file=None,
     progress=False,
+    discovery_order=False,
     isolate_cache=False,
     durations_from_junit=None,
     shard=None,
@@ -205,6 +214,7 @@ def init(
         )
     self.shard = shard
     self.junit_xml = junit_xml
+    self.discovery_order = discovery_order
     self.parallel_run_options = RunOptions(
         timeout=timeout,
         max_worker_restarts=max_worker_restarts,
@@ -245,12 +255,22 @@ def build_suite(self, *args, **kwargs):
             del self.test_suite
     options = getattr(self, "parallel_run_options", None)
     if options is not None and hasattr(suite, "options"):
+        keep_order = self.discovery_order or self.shuffle is not False or self.reverse
         suite.options = replace(
             options,
             # As build_suite() orders them: tests that failed to load first.
             reorder_by=(unittest.loader._FailedTest, *self.reorder_by),
-            keep_order=self.shuffle is not False or self.reverse,
+            keep_order=keep_order,
+            test_labels=tuple(kwargs.get("test_labels", args[0] if args else None) or ()),
         )
+        if keep_order:
+            why = "--discovery-order" if self.discovery_order else "--shuffle or --reverse"
+            self.log(f"Classes are handed to the workers in the suite's order ({why}).")
+        else:
+            self.log(
+                "Classes are handed to the workers longest first, by their recorded "
+                "durations (--discovery-order keeps the suite's order)."
+            )
     return suite
 
 

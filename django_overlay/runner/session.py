@@ -24,6 +24,7 @@ from pathlib import Path
 from django.db import connections
 
 from . import durations
+from .order_record import OrderRecord
 from .outcomes import RunInterrupted, TestTimedOut, WorkerCrashError, crash_error
 from .pool import WorkerPool
 from .scheduling import LongestFirst, Task, class_label, kind_of
@@ -60,6 +61,8 @@ class RunOptions:
     # asked for an order of its own (--shuffle, --reverse).
     reorder_by: tuple = ()
     keep_order: bool = False
+    # The labels the run was given, left out of the order record's commands.
+    test_labels: tuple = ()
 
 
 def details_section(lost):
@@ -126,6 +129,7 @@ class Session:
         self.tasks = {}
         self.schedule = None
         self.durations_path = options.durations_file or durations.default_path()
+        self.order_record = OrderRecord(options.test_labels)
 
     def run(self):
         tasks = [
@@ -158,6 +162,13 @@ class Session:
                 self.progress.stop()
         if self.measured and self.options.record_durations:
             durations.record(self.durations_path, self.measured)
+        # Beside the durations file, which a user knows where to find.
+        order_path = Path(self.durations_path).with_suffix(".order.txt")
+        if self.order_record.write(order_path):
+            self.result.stream.writeln(
+                "The classes each failing test's worker ran before it, and commands "
+                f"that rerun them serially: {order_path}"
+            )
 
     def serve(self, pool):
         while self.schedule or pool.busy():
@@ -193,6 +204,7 @@ class Session:
                 continue
             task.worker = worker
             task.dispatched_at = time.monotonic()
+            self.order_record.dispatched(worker, task)
             arguments = (
                 self.suite.runner_class,
                 task.number,
@@ -221,6 +233,8 @@ class Session:
             self.suite.handle_event(self.result, task.tests, event)
             if name in FAILING_EVENTS:
                 task.failed = True
+                if task.worker is not None:
+                    self.order_record.failed(task.worker, task, task.tests[event[1]])
             elif name == "stopTest":
                 task.finished = event[1] + 1
                 if self.progress:

@@ -1,0 +1,96 @@
+"""
+What ran before each failing test of a parallel run, on the same worker.
+
+A worker runs one TestCase class after another in one process, with the same
+database clones: a class that leaves state behind (a module global, a cache
+entry, rows a TransactionTestCase did not clean up, a mocked object never
+restored) can make a later class fail on that worker only, and the same
+test passes when run alone. For every test that failed or errored, the run
+records the classes its worker had run before it, in order, since the
+worker started (a replacement starts afresh), and a command that runs that
+sequence serially, in that order: the way to tell an order-dependent failure
+from a plain one.
+"""
+
+import shlex
+import sys
+import warnings
+from pathlib import Path
+
+from . import atomic_files
+
+# Options of the test command that would change the order of a serial rerun,
+# or make it parallel: whether each may take a value (--parallel [N|auto],
+# --shuffle [SEED]; both optional).
+ORDER_OPTIONS = {"--parallel": True, "--shuffle": True, "--reverse": False, "-r": False}
+
+
+class OrderRecordWarning(UserWarning):
+    pass
+
+
+class OrderRecord:
+    def __init__(self, test_labels):
+        self.test_labels = set(test_labels)
+        # Worker -> labels of the classes it was given, in order.
+        self.history = {}
+        # Failing test id -> (worker's description, labels run before its class).
+        self.failures = {}
+
+    def dispatched(self, worker, task):
+        self.history.setdefault(worker, []).append(task.label)
+
+    def failed(self, worker, task, test):
+        if test.id() in self.failures:
+            return
+        earlier = self.history.get(worker, [])
+        # The class itself was appended when it was dispatched.
+        before = earlier[: len(earlier) - 1 - earlier[::-1].index(task.label)]
+        self.failures[test.id()] = (repr(worker), before)
+
+    def write(self, path):
+        """
+        The record, into path; False, and no file, when no test failed. A
+        record that cannot be written is a warning: the run's summary follows.
+        """
+        path = Path(path)
+        try:
+            if not self.failures:
+                # An earlier run's record would pass for this one's.
+                path.unlink(missing_ok=True)
+                return False
+            text = "\n".join(self.sections())
+            atomic_files.write_atomically(path, lambda file: file.write(text.encode()))
+        except OSError as error:
+            warnings.warn(
+                f"Could not write the order of the failing tests' workers to {path}: {error}",
+                OrderRecordWarning,
+                stacklevel=2,
+            )
+            return False
+        return True
+
+    def sections(self):
+        prefix = self.rerun_prefix()
+        for test_id, (worker, before) in sorted(self.failures.items()):
+            ran = "".join(f"  {label}\n" for label in before) or "  (nothing: its class came first)\n"
+            command = shlex.join([*prefix, *before, test_id])
+            yield (
+                f"{test_id}\nfailed on {worker}, after:\n{ran}"
+                f"The same sequence, serially:\n  {command}\n"
+            )
+
+    def rerun_prefix(self):
+        """This run's command without its test labels and order options, serial."""
+        arguments, kept, index = sys.argv[1:], [], 0
+        while index < len(arguments):
+            argument = arguments[index]
+            index += 1
+            name, equals, _value = argument.partition("=")
+            if name in ORDER_OPTIONS:
+                following = arguments[index] if index < len(arguments) else ""
+                if ORDER_OPTIONS[name] and not equals and (following.isdigit() or following == "auto"):
+                    index += 1
+            elif argument not in self.test_labels:
+                kept.append(argument)
+        return [sys.executable, sys.argv[0], *kept, "--parallel", "1"]
