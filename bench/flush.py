@@ -46,6 +46,8 @@ import unittest
 import warnings
 from pathlib import Path
 
+import model_apps
+
 BACKENDS = ("sqlite", "postgresql", "mariadb")
 APPS = 10
 MODELS_PER_APP = 15
@@ -74,33 +76,8 @@ def main():
         )
 
 
-def model_source(app, index):
-    """Model `index` of app `app`: foreign keys to the model before it and to an earlier app."""
-    number = app * MODELS_PER_APP + index
-    lines = [f"class Model{number}(models.Model):", "    name = models.CharField(max_length=50)"]
-    if index > 0:
-        lines.append(
-            f"    previous = models.ForeignKey('Model{number - 1}', models.CASCADE, null=True)"
-        )
-    if app > 0:
-        target = (app - 1) * MODELS_PER_APP + (index * 7) % MODELS_PER_APP
-        lines.append(
-            f"    earlier = models.ForeignKey('app{app - 1}.Model{target}', models.CASCADE, "
-            f"null=True, related_name='+')"
-        )
-    return "\n".join(lines)
-
-
 def generate_project(root):
-    for app in range(APPS):
-        package = root / f"app{app}"
-        (package / "migrations").mkdir(parents=True)
-        (package / "__init__.py").write_text("")
-        (package / "migrations" / "__init__.py").write_text("")
-        models = [model_source(app, index) for index in range(MODELS_PER_APP)]
-        (package / "models.py").write_text(
-            "from django.db import models\n\n\n" + "\n\n\n".join(models) + "\n"
-        )
+    model_apps.write_apps(root, APPS, MODELS_PER_APP)
 
 
 def database_settings(backend):
