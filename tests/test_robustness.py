@@ -406,11 +406,18 @@ def test_interrupted_run_cleans_up_and_reports(sample, database, start_method, i
 
     assert run.returncode == 1, run.output
     name = "Ctrl-C" if interrupt.signal == signal.SIGINT else "SIGTERM"
-    assert re.search(
+    reported = re.search(
         rf"^django_overlay\.runner\.outcomes\.RunInterrupted: The run was interrupted "
-        rf"\({name}\)\. \d+ tests? did not run\.$",
+        rf"\({name}\)\. Then (.*)\. \d+ tests? did not run\.$",
         run.stderr,
         re.M,
+    )
+    assert reported, run.output
+    # The tests under way are named, the one that waited among them.
+    assert re.search(
+        rf"\bworker \d \(pid \d+\) was running {ROBUSTNESS}\.InterruptedTests\."
+        r"test_waits_to_be_interrupted\b",
+        reported[1],
     ), run.output
     # What ran before the interruption is in the report.
     assert "InterruptedTests.test_a_before" in passed(run), run.output

@@ -140,7 +140,8 @@ def test_ctrl_c_ends_the_run_with_its_summary(windows):
     assert run.returncode == 1, run.output
     assert re.search(
         r"^django_overlay\.runner\.outcomes\.RunInterrupted: The run was interrupted "
-        r"\(Ctrl-C\)\. \d+ tests? did not run\.$",
+        r"\(Ctrl-C\)\. Then .*\bwas running \S+\.test_waits_to_be_interrupted\b.*\. "
+        r"\d+ tests? did not run\.$",
         run.stderr,
         re.M,
     ), run.output

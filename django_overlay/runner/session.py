@@ -156,7 +156,10 @@ class Session:
                     self.progress.start(sum(len(task.tests) for task in tasks))
                 self.serve(pool)
         except Interrupted as interruption:
-            self.end_run(f"The run was interrupted ({interruption}).", RunInterrupted)
+            self.end_run(
+                f"The run was interrupted ({interruption}).{self.tests_under_way()}",
+                RunInterrupted,
+            )
         finally:
             if self.progress:
                 self.progress.stop()
@@ -355,6 +358,15 @@ class Session:
     def report_error(self, test, message, outcome=("addError", WorkerCrashError)):
         event, error_class = outcome
         getattr(self.result, event)(test, crash_error(message, error_class))
+
+    def tests_under_way(self):
+        """The tests running now, named: a hung one is often why a run is interrupted."""
+        running = [
+            f"{task.worker!r} was running {task.tests[index].id()}"
+            for task in self.tasks.values()
+            if task.worker is not None and (index := task.worker.running_test()) is not None
+        ]
+        return f" Then {'; '.join(running)}." if running else ""
 
     def end_run(self, reason, error_class=WorkerCrashError):
         """Report, by name, what will not run, so that an incomplete run fails."""
