@@ -503,3 +503,37 @@ def test_worker_that_fails_to_start_is_reported_once_and_stops_the_run(sample):
     assert re.search(r"^Ran \d+ tests? in ", run.stderr, re.M), run.output
     assert "died" not in run.stderr
     assert run.leftovers == []
+
+
+def reports(run):
+    """The ERROR and FAIL sections of a run's report, by their title lines."""
+    sections = re.split(r"^(?:=|-){70}\n", run.stderr, flags=re.M)
+    return {
+        section.partition("\n")[0]: section.partition("\n")[2].strip()
+        for section in sections
+        if re.match(r"(?:ERROR|FAIL): ", section)
+    }
+
+
+@pytest.mark.parametrize("start_method", START_METHODS)
+def test_failed_tests_release_their_frames_and_report_everything(sample, start_method):
+    """
+    A worker keeps its task's outcomes until the class ends: each failed
+    test's traceback used to keep its frames, and every local in them,
+    alive until then. The next test finds them gone, without a garbage
+    collection; and the reports are what a serial run prints, which formats
+    each traceback where it was raised (there, unittest leaves them in a
+    reference cycle for the garbage collector: its test_z fails).
+    """
+    parallel = run_cases(sample, ["frames"], start_method=start_method)
+    serial = sample.run(
+        ROBUSTNESS, "--parallel", "1", "-k", "ReleasedFrames", env={"SAMPLE_ROBUSTNESS": "frames"}
+    )
+
+    assert parallel.returncode == 1, parallel.output
+    assert re.search(r"^test_z_objects_are_released .* \.\.\. ok$", parallel.stderr, re.M), parallel.output
+    assert "FAILED (failures=2, errors=1)" in parallel.stderr, parallel.output
+    assert parallel.stderr.count("Cloning test database") == 2, parallel.output
+    failed = reports(parallel)
+    assert len(failed) == 3, parallel.output
+    assert failed == {title: report for title, report in reports(serial).items() if title in failed}
