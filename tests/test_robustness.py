@@ -21,6 +21,8 @@ START_METHODS = ["spawn", "fork"]
 PASSING_CLASSES = [f"PassingTests{letter}" for letter in "ABCDEF"]
 # A run that hangs is one of the failures these tests look for; this bounds it.
 RUN_TIMEOUT = 90
+# What a run leaves in the directory of its durations file.
+DURATIONS_AND_FAILED = ["durations.failed.json", "durations.json"]
 
 
 def run_cases(sample, cases, *arguments, start_method="spawn", **kwargs):
@@ -41,7 +43,8 @@ def run_cases(sample, cases, *arguments, start_method="spawn", **kwargs):
 def check_durations_written_twice(sample, tmp_path, start_method="spawn"):
     """
     Two runs in turn record their classes in one durations file, keep what
-    was there before, and leave nothing beside it (no lock file).
+    was there before, and leave nothing beside it but the record of failed
+    tests (no lock file).
     """
     durations_file = tmp_path / "durations.json"
     durations_file.write_text(json.dumps({"format": 1, "classes": {"other.Tests": 12.5}}))
@@ -54,7 +57,7 @@ def check_durations_written_twice(sample, tmp_path, start_method="spawn"):
         recorded = json.loads(durations_file.read_text())["classes"]
         assert recorded["other.Tests"] == 12.5
         assert {f"{ROBUSTNESS}.{name}" for name in PASSING_CLASSES} <= set(recorded)
-        assert [path.name for path in tmp_path.iterdir()] == ["durations.json"]
+        assert sorted(path.name for path in tmp_path.iterdir()) == DURATIONS_AND_FAILED
 
 
 def passed(run):
@@ -458,8 +461,9 @@ def test_durations_are_recorded_and_merged(sample, tmp_path):
     assert recorded["other.Tests"] == 12.5
     assert {f"{ROBUSTNESS}.{name}" for name in PASSING_CLASSES} <= set(recorded)
     assert all(recorded[f"{ROBUSTNESS}.{name}"] >= 0.6 for name in PASSING_CLASSES)
-    # Nothing beside it: no lock file, no temporary file.
-    assert [path.name for path in tmp_path.iterdir()] == ["durations.json"]
+    # Nothing beside it but the record of failed tests: no lock file, no
+    # temporary file.
+    assert sorted(path.name for path in tmp_path.iterdir()) == DURATIONS_AND_FAILED
 
 
 def test_corrupt_durations_file_is_a_warning(sample, tmp_path):

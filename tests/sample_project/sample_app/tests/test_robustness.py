@@ -245,6 +245,60 @@ if "frames" in CASES:
             )
 
 
+if "failing" in CASES:
+    # What fails: SAMPLE_FAILING, a comma-separated list, so that a run and
+    # the --failed run after it can differ, as code being fixed does.
+    FAILING = set(filter(None, os.environ.get("SAMPLE_FAILING", "").split(",")))
+
+    class FailingTests(SimpleTestCase):
+        def test_error(self):
+            if "error" in FAILING:
+                raise RuntimeError("an error, on request")
+
+        def test_failure(self):
+            self.assertNotIn("failure", FAILING)
+
+        def test_passes(self):
+            pass
+
+        def test_subtest(self):
+            with self.subTest(number=1):
+                self.assertNotIn("subtest", FAILING)
+
+        @unittest.expectedFailure
+        def test_unexpected_success(self):
+            self.assertIn("unexpected-success", FAILING)
+
+    class FailingSetUpClassTests(SimpleTestCase):
+        @classmethod
+        def setUpClass(cls):
+            super().setUpClass()
+            if "setup" in FAILING:
+                raise RuntimeError("setUpClass fails, on request")
+
+        def test_one(self):
+            pass
+
+        def test_two(self):
+            pass
+
+    class CrashOnRequestTests(SimpleTestCase):
+        def test_crashes(self):
+            if "crash" in FAILING:
+                os._exit(6)
+
+        def test_passes(self):
+            pass
+
+    class TimeoutOnRequestTests(SimpleTestCase):
+        def test_passes(self):
+            pass
+
+        def test_times_out(self):
+            if "timeout" in FAILING:
+                time.sleep(60)
+
+
 if "interrupt" in CASES:
 
     class InterruptedTests(Checks, SimpleTestCase):
