@@ -202,6 +202,17 @@ def test_a_stopped_failed_run_keeps_what_it_did_not_run(sample, tmp_path):
     assert recorded(tmp_path) == names("FailingTests.test_failure", "FailingTests.test_subtest")
 
 
+def test_a_test_now_skipped_leaves_the_record(sample, tmp_path):
+    """Python 3.12+ does not start the tests of a class marked @skip."""
+    assert run(sample, tmp_path, ["fail-then-skip"]).returncode == 1
+    assert recorded(tmp_path) == names("SkipOnRequestTests.test_fails_unless_skipped")
+
+    skipped = run(sample, tmp_path, ["fail-then-skip", "skip"])
+
+    skipped.assert_succeeded()
+    assert recorded(tmp_path) == []
+
+
 def test_failed_is_not_for_shards(sample, tmp_path):
     refused = run(sample, tmp_path, [], "--failed", "--shard", "1/2")
 

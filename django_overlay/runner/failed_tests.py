@@ -24,8 +24,9 @@ run that is not a shard replaces the record with its own failures, so that
 running --failed again runs only what still fails; the tests it did not get
 to run (a run stopped early: --failfast, Ctrl-C, --max-worker-restarts)
 keep their entry if they had one, so an interrupted --failed run forgets
-nothing. The file is replaced atomically (atomic_files); a record that
-cannot be read is a message and a full run, never a crash.
+nothing; a skipped test counts as run. The file is replaced atomically
+(atomic_files); a record that cannot be read is a message and a full run,
+never a crash.
 """
 
 import json
@@ -167,6 +168,12 @@ class RecordsFailedTests:
     def startTest(self, test):
         self.record.started.add(test.id())
         super().startTest(test)
+
+    def addSkip(self, test, reason):
+        # Python 3.12+ skips the tests of a class marked @skip without
+        # starting them: skipped, they ran as far as the record cares.
+        self.record.started.add(test.id())
+        super().addSkip(test, reason)
 
     def addError(self, test, err):
         self.record.failed.update(failed_labels(test))

@@ -282,6 +282,11 @@ if "failing" in CASES:
         def test_two(self):
             pass
 
+    @unittest.skipIf("skip" in FAILING, "skipped, on request")
+    class SkipOnRequestTests(SimpleTestCase):
+        def test_fails_unless_skipped(self):
+            self.assertNotIn("fail-then-skip", FAILING)
+
     class CrashOnRequestTests(SimpleTestCase):
         def test_crashes(self):
             if "crash" in FAILING:
