@@ -73,7 +73,8 @@ def test_the_rerun_command_drops_labels_and_order_options(monkeypatch):
     monkeypatch.setattr(
         sys, "argv",
         ["manage.py", "test", "--parallel", "app.tests", "-v", "2", "--shuffle", "42",
-         "--reverse", "--parallel=4", "--settings", "project.settings", "--shuffle", "other"],
+         "--reverse", "--parallel=4", "--settings", "project.settings", "--failed", "--shuffle",
+         "other"],
     )
     record = OrderRecord(["app.tests", "other"])
     assert record.rerun_prefix() == [

@@ -32,6 +32,8 @@ def test_modes_follow_the_umask(sample, tmp_path, umask_027):
     run.assert_succeeded()
     assert stat.S_IMODE(durations_file.stat().st_mode) == 0o640
     assert stat.S_IMODE(report.stat().st_mode) == 0o640
+    failed_tests = tmp_path / "durations.failed.json"
+    assert stat.S_IMODE(failed_tests.stat().st_mode) == 0o640
 
 
 def test_files_that_cannot_be_written_are_warnings(sample, tmp_path):
@@ -45,6 +47,8 @@ def test_files_that_cannot_be_written_are_warnings(sample, tmp_path):
     run.assert_succeeded()
     assert f"Could not record this run's durations in {durations_file}: " in run.stderr
     assert f"Could not write the JUnit XML report {report}: " in run.stderr
+    failed_tests = not_a_directory / "durations.failed.json"
+    assert f"Could not record this run's failed tests in {failed_tests}: " in run.stderr
     assert re.search(r"^Ran \d+ tests in .*\n\nOK$", run.stderr, re.M), run.output
 
 

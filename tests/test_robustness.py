@@ -21,6 +21,8 @@ START_METHODS = ["spawn", "fork"]
 PASSING_CLASSES = [f"PassingTests{letter}" for letter in "ABCDEF"]
 # A run that hangs is one of the failures these tests look for; this bounds it.
 RUN_TIMEOUT = 90
+# What a run leaves in the directory of its durations file.
+DURATIONS_AND_FAILED = ["durations.failed.json", "durations.json"]
 
 
 def run_cases(sample, cases, *arguments, start_method="spawn", **kwargs):
@@ -41,7 +43,8 @@ def run_cases(sample, cases, *arguments, start_method="spawn", **kwargs):
 def check_durations_written_twice(sample, tmp_path, start_method="spawn"):
     """
     Two runs in turn record their classes in one durations file, keep what
-    was there before, and leave nothing beside it (no lock file).
+    was there before, and leave nothing beside it but the record of failed
+    tests (no lock file).
     """
     durations_file = tmp_path / "durations.json"
     durations_file.write_text(json.dumps({"format": 1, "classes": {"other.Tests": 12.5}}))
@@ -54,7 +57,7 @@ def check_durations_written_twice(sample, tmp_path, start_method="spawn"):
         recorded = json.loads(durations_file.read_text())["classes"]
         assert recorded["other.Tests"] == 12.5
         assert {f"{ROBUSTNESS}.{name}" for name in PASSING_CLASSES} <= set(recorded)
-        assert [path.name for path in tmp_path.iterdir()] == ["durations.json"]
+        assert sorted(path.name for path in tmp_path.iterdir()) == DURATIONS_AND_FAILED
 
 
 def passed(run):
@@ -465,8 +468,9 @@ def test_durations_are_recorded_and_merged(sample, tmp_path):
     assert recorded["other.Tests"] == 12.5
     assert {f"{ROBUSTNESS}.{name}" for name in PASSING_CLASSES} <= set(recorded)
     assert all(recorded[f"{ROBUSTNESS}.{name}"] >= 0.6 for name in PASSING_CLASSES)
-    # Nothing beside it: no lock file, no temporary file.
-    assert [path.name for path in tmp_path.iterdir()] == ["durations.json"]
+    # Nothing beside it but the record of failed tests: no lock file, no
+    # temporary file.
+    assert sorted(path.name for path in tmp_path.iterdir()) == DURATIONS_AND_FAILED
 
 
 def test_corrupt_durations_file_is_a_warning(sample, tmp_path):
@@ -510,3 +514,37 @@ def test_worker_that_fails_to_start_is_reported_once_and_stops_the_run(sample):
     assert re.search(r"^Ran \d+ tests? in ", run.stderr, re.M), run.output
     assert "died" not in run.stderr
     assert run.leftovers == []
+
+
+def reports(run):
+    """The ERROR and FAIL sections of a run's report, by their title lines."""
+    sections = re.split(r"^(?:=|-){70}\n", run.stderr, flags=re.M)
+    return {
+        section.partition("\n")[0]: section.partition("\n")[2].strip()
+        for section in sections
+        if re.match(r"(?:ERROR|FAIL): ", section)
+    }
+
+
+@pytest.mark.parametrize("start_method", START_METHODS)
+def test_failed_tests_release_their_frames_and_report_everything(sample, start_method):
+    """
+    A worker keeps its task's outcomes until the class ends: each failed
+    test's traceback used to keep its frames, and every local in them,
+    alive until then. The next test finds them gone, without a garbage
+    collection; and the reports are what a serial run prints, which formats
+    each traceback where it was raised (there, unittest leaves them in a
+    reference cycle for the garbage collector: its test_z fails).
+    """
+    parallel = run_cases(sample, ["frames"], start_method=start_method)
+    serial = sample.run(
+        ROBUSTNESS, "--parallel", "1", "-k", "ReleasedFrames", env={"SAMPLE_ROBUSTNESS": "frames"}
+    )
+
+    assert parallel.returncode == 1, parallel.output
+    assert re.search(r"^test_z_objects_are_released .* \.\.\. ok$", parallel.stderr, re.M), parallel.output
+    assert "FAILED (failures=2, errors=1)" in parallel.stderr, parallel.output
+    assert parallel.stderr.count("Cloning test database") == 2, parallel.output
+    failed = reports(parallel)
+    assert len(failed) == 3, parallel.output
+    assert failed == {title: report for title, report in reports(serial).items() if title in failed}

@@ -1,10 +1,11 @@
 """
 Replacements for methods of django.test.runner.DiscoverRunner: the options of
-a run (--start-method, --isolate-cache, --shard, --junit-xml; for parallel
-runs --timeout, --max-worker-restarts, --max-crashes-per-class,
+a run (--start-method, --isolate-cache, --shard, --junit-xml, --failed; for
+parallel runs --timeout, --max-worker-restarts, --max-crashes-per-class,
 --durations-file, --discovery-order, --progress), one
-process for backends that cannot clone, taking the run's shard of the suite,
-and handing the options to the parallel suite.
+process for backends that cannot clone, taking the run's shard of the suite
+or its failed tests, recording its failed tests, and handing the options to
+the parallel suite.
 """
 
 import argparse
@@ -20,7 +21,7 @@ from django.db import connections
 
 from .. import caches, patches
 from ..start_method import apply_start_method, argument_type, requested_start_method
-from . import durations, junit, processes, sharding
+from . import durations, failed_tests, junit, processes, sharding
 from .session import CRASHES_PER_CLASS, RunOptions
 
 TIMEOUT_VARIABLE = "DJANGO_TEST_TIMEOUT"
@@ -139,6 +140,14 @@ def add_arguments(cls, parser):
         ),
     )
     parser.add_argument(
+        "--failed",
+        action="store_true",
+        help=(
+            "Run only the tests that failed or errored in the previous run "
+            "(recorded beside the durations file); all of them if it recorded none."
+        ),
+    )
+    parser.add_argument(
         "--junit-xml",
         metavar="PATH",
         help="Also write the results as JUnit XML to PATH.",
@@ -181,6 +190,7 @@ def init(
     durations_from_junit=None,
     shard=None,
     junit_xml=None,
+    failed=False,
     **kwargs,
 ):
     """
@@ -212,9 +222,16 @@ def init(
             "--junit-xml cannot be combined with --debug-sql or --pdb, which "
             "report through result classes of their own."
         )
+    if failed and shard is not None:
+        raise CommandError(
+            "--failed cannot be combined with --shard: the shards of a split "
+            "must see the same tests, and each machine records its own failures."
+        )
     self.shard = shard
     self.junit_xml = junit_xml
     self.discovery_order = discovery_order
+    self.failed_only = failed
+    self.failed_tests_record = None
     self.parallel_run_options = RunOptions(
         timeout=timeout,
         max_worker_restarts=max_worker_restarts,
@@ -224,8 +241,8 @@ def init(
         progress=progress,
         # The N runs of a split read the same durations: one that recorded
         # its own times before the next started would move classes between
-        # shards.
-        record_durations=shard is None,
+        # shards. A --failed run times classes of which it runs a few tests.
+        record_durations=shard is None and not failed,
     )
     if processes.last_choice is not None:
         count, why = processes.last_choice
@@ -238,22 +255,32 @@ def init(
 
 def build_suite(self, *args, **kwargs):
     """
-    Keep the run's shard of the suite, and hand the run's options to the
-    parallel suite, if the run is parallel.
+    Keep the run's shard of the suite, or with --failed the tests that failed
+    in the previous run, and hand the run's options to the parallel suite, if
+    the run is parallel. A run that is not a shard records its failed tests.
 
     Upstream makes the suite of the selected tests with self.test_suite(tests)
     and only then splits it between workers: taking the shard there leaves
     the rest of build_suite() as it is, serial or parallel.
     """
     shard = getattr(self, "shard", None)
+    take = None
     if shard is not None:
-        self.test_suite = partial(take_shard, self, type(self).test_suite)
+        take = take_shard
+    elif getattr(self, "failed_only", False):
+        take = take_failed
+    if take is not None:
+        self.test_suite = partial(take, self, type(self).test_suite)
     try:
         suite = patches.original(build_suite)(self, *args, **kwargs)
     finally:
-        if shard is not None:
+        if take is not None:
             del self.test_suite
     options = getattr(self, "parallel_run_options", None)
+    if options is not None and shard is None:
+        self.failed_tests_record = failed_tests.FailedTestsRecord(
+            failed_tests.path_beside(durations_path(options)), suite
+        )
     if options is not None and hasattr(suite, "options"):
         keep_order = self.discovery_order or self.shuffle is not False or self.reverse
         suite.options = replace(
@@ -274,11 +301,13 @@ def build_suite(self, *args, **kwargs):
     return suite
 
 
+def durations_path(options):
+    return options.durations_file or durations.default_path()
+
+
 def take_shard(runner, make_suite, tests):
     options = runner.parallel_run_options
-    known = durations.load(
-        options.durations_file or durations.default_path(), options.durations_from_junit
-    )
+    known = durations.load(durations_path(options), options.durations_from_junit)
     # As build_suite() orders the kinds of tests, and as many processes as
     # it will ask for.
     selected, digest = sharding.select(
@@ -300,16 +329,29 @@ def take_shard(runner, make_suite, tests):
     return make_suite(selected)
 
 
+def take_failed(runner, make_suite, tests):
+    path = failed_tests.path_beside(durations_path(runner.parallel_run_options))
+    return make_suite(failed_tests.select(runner, path, tests))
+
+
 def get_resultclass(self):
-    """With --junit-xml, results also go to a JUnit XML file."""
+    """
+    With --junit-xml, results also go to a JUnit XML file; the run's failed
+    tests go to their record (failed_tests).
+    """
     resultclass = patches.original(get_resultclass)(self)
-    if getattr(self, "junit_xml", None) is None:
-        return resultclass
-    return partial(
-        junit.JUnitXMLResult,
-        path=self.junit_xml,
-        properties=getattr(self, "shard_properties", None),
-    )
+    junit_xml = getattr(self, "junit_xml", None)
+    if junit_xml is not None:
+        resultclass = junit.JUnitXMLResult
+    record = getattr(self, "failed_tests_record", None)
+    if record is not None:
+        # None is the test runner's own result class.
+        resultclass = record.result_class(resultclass or self.test_runner.resultclass)
+    if junit_xml is not None:
+        return partial(
+            resultclass, path=junit_xml, properties=getattr(self, "shard_properties", None)
+        )
+    return resultclass
 
 
 def fall_back_to_one_process(runner):

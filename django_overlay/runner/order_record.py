@@ -20,9 +20,15 @@ from pathlib import Path
 from . import atomic_files
 
 # Options of the test command that would change the order of a serial rerun,
-# or make it parallel: whether each may take a value (--parallel [N|auto],
-# --shuffle [SEED]; both optional).
-ORDER_OPTIONS = {"--parallel": True, "--shuffle": True, "--reverse": False, "-r": False}
+# make it parallel or leave out some of its tests: whether each may take a
+# value (--parallel [N|auto], --shuffle [SEED]; both optional).
+ORDER_OPTIONS = {
+    "--parallel": True,
+    "--shuffle": True,
+    "--reverse": False,
+    "-r": False,
+    "--failed": False,
+}
 
 
 class OrderRecordWarning(UserWarning):

@@ -400,7 +400,8 @@ class EventStream(PicklableEvents):
     stays the running one there, and its events unsent: the parent reports it
     as it does a test whose worker died. The list keeps every event, as
     upstream's does, so the result's own methods (wasSuccessful) read it
-    unchanged.
+    unchanged; the frames of a test's tracebacks are released when it stops
+    (release_frames).
     """
 
     def __init__(self, send):
@@ -425,6 +426,7 @@ class EventStream(PicklableEvents):
         elif name in OUTCOME_EVENTS:
             self.has_outcome = True
         elif name == "stopTest" and self.has_outcome:
+            release_frames(self[self.complete :])
             self.complete = len(self)
             mark_test_stopped(event[1])
 
@@ -453,6 +455,39 @@ class EventStream(PicklableEvents):
     def stop_sending(self):
         self.stopped.set()
         self.sender.join()
+
+
+def release_frames(events):
+    """
+    Clear the local variables of the frames in the tracebacks that events
+    carry, and in those of the exceptions chained to them.
+
+    The events of a task are kept until its class ends, and a traceback keeps
+    every frame it passes through alive with all its locals: a test that
+    failed holding a large object (a MemoryError's test) would hold it while
+    the rest of its class runs, and the next test could fail for want of
+    memory too. The report loses nothing: tblib carries a frame's file, name
+    and line, never its locals, and the parent formats the traceback from
+    those. unittest's assertRaises() clears the frames it catches the same way.
+    """
+    to_visit, seen = [], set()
+    for event in events:
+        if event[0] not in EXC_INFO_AT:
+            continue
+        exc_info = event[1:][EXC_INFO_AT[event[0]]]
+        if exc_info is None:
+            continue
+        traceback.clear_frames(exc_info[2])
+        if exc_info[1] is not None:
+            to_visit.append(exc_info[1])
+    # Without recursion, and once each: a chain may be long or loop.
+    while to_visit:
+        exception = to_visit.pop()
+        if id(exception) in seen:
+            continue
+        seen.add(id(exception))
+        traceback.clear_frames(exception.__traceback__)
+        to_visit.extend(linked_exceptions(exception))
 
 
 def streaming(resultclass, send):

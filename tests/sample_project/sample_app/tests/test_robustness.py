@@ -16,6 +16,7 @@ import subprocess
 import threading
 import time
 import unittest
+import weakref
 
 from django.test import SimpleTestCase, TransactionTestCase
 
@@ -191,6 +192,116 @@ if "skips-then-exit" in CASES:
 
         def test_z_after(self):
             pass
+
+
+if "frames" in CASES:
+
+    class Held:
+        """Stands for a large object; a weak reference says whether it is gone."""
+
+    # Test name -> weak reference to what its frames held when it failed.
+    held = {}
+
+    def hold(name):
+        value = Held()
+        held[name] = weakref.ref(value)
+        return value
+
+    def raise_holding(name):
+        # Kept alive by this frame only.
+        value = hold(name)  # noqa: F841
+        raise ValueError(f"{name}: the cause, raised holding an object")
+
+    def fail_from_cause(name):
+        try:
+            raise_holding(name)
+        except ValueError as cause:
+            raise AssertionError(f"{name}: failed after its cause") from cause
+
+    class ReleasedFramesTests(SimpleTestCase):
+        """
+        Tests that fail holding an object in a local variable (of a frame
+        that only the cause's traceback reaches, for the first), then one
+        that runs after them on the same worker and finds every object gone,
+        without a garbage collection: the memory is back before it starts.
+        """
+
+        def test_a_fails_with_a_cause(self):
+            fail_from_cause("failure")
+
+        def test_b_errors(self):
+            value = hold("error")  # noqa: F841
+            raise RuntimeError("error: raised holding an object")
+
+        def test_c_subtest_fails(self):
+            with self.subTest(number=1):
+                value = hold("subtest")  # noqa: F841
+                self.fail("subtest: failed holding an object")
+
+        def test_z_objects_are_released(self):
+            self.assertEqual(
+                {name: reference() for name, reference in held.items()},
+                dict.fromkeys(["failure", "error", "subtest"]),
+            )
+
+
+if "failing" in CASES:
+    # What fails: SAMPLE_FAILING, a comma-separated list, so that a run and
+    # the --failed run after it can differ, as code being fixed does.
+    FAILING = set(filter(None, os.environ.get("SAMPLE_FAILING", "").split(",")))
+
+    class FailingTests(SimpleTestCase):
+        def test_error(self):
+            if "error" in FAILING:
+                raise RuntimeError("an error, on request")
+
+        def test_failure(self):
+            self.assertNotIn("failure", FAILING)
+
+        def test_passes(self):
+            pass
+
+        def test_subtest(self):
+            with self.subTest(number=1):
+                self.assertNotIn("subtest", FAILING)
+
+        @unittest.expectedFailure
+        def test_unexpected_success(self):
+            self.assertIn("unexpected-success", FAILING)
+
+    class FailingSetUpClassTests(SimpleTestCase):
+        @classmethod
+        def setUpClass(cls):
+            super().setUpClass()
+            if "setup" in FAILING:
+                raise RuntimeError("setUpClass fails, on request")
+
+        def test_one(self):
+            pass
+
+        def test_two(self):
+            pass
+
+    @unittest.skipIf("skip" in FAILING, "skipped, on request")
+    class SkipOnRequestTests(SimpleTestCase):
+        def test_fails_unless_skipped(self):
+            self.assertNotIn("fail-then-skip", FAILING)
+
+    class CrashOnRequestTests(SimpleTestCase):
+        def test_crashes(self):
+            if "crash" in FAILING:
+                os._exit(6)
+
+        def test_passes(self):
+            pass
+
+    class TimeoutOnRequestTests(SimpleTestCase):
+        def test_passes(self):
+            pass
+
+        def test_times_out(self):
+            if "timeout" in FAILING:
+                time.sleep(60)
 
 
 if "interrupt" in CASES:
