@@ -107,12 +107,12 @@ PATCHES = (
     Patch(
         "django.test.runner:ParallelTestSuite",
         "django_overlay.runner.suite:ParallelTestSuite",
-        upstream=("0002", "0003"),
+        upstream=("0002", "0003", "0008", "0009"),
     ),
     Patch(
         "django.test.runner:DiscoverRunner.parallel_test_suite",
         "django_overlay.runner.suite:ParallelTestSuite",
-        upstream=("0002", "0003"),
+        upstream=("0002", "0003", "0008", "0009"),
     ),
     Patch(
         "django.test.runner:DiscoverRunner.add_arguments",
@@ -122,12 +122,12 @@ PATCHES = (
     Patch(
         "django.test.utils:setup_databases",
         "django_overlay.runner.databases:setup_databases",
-        upstream=("0005",),
+        upstream=("0005", "0007"),
     ),
     Patch(
         "django.test.runner:_setup_databases",
         "django_overlay.runner.databases:setup_databases",
-        upstream=("0005",),
+        upstream=("0005", "0007"),
     ),
     Patch(
         "django.test.utils:teardown_databases",

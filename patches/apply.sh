@@ -25,7 +25,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 # The suite modules the series changes and the ones it affects, on SQLite and
 # on MariaDB.
-labels=(test_runner)
+labels=(test_runner backends.sqlite)
 mariadb_labels=(backends.mysql)
 # The tests the series adds to Django's suite. The overlay must pass them too,
 # on the unpatched release: that is what keeps the two from drifting apart.
