@@ -1,0 +1,167 @@
+"""
+Database setup that cannot finish, and test databases that are gone at
+teardown (django_overlay/runner/failed_setup.py, databases.py): a server that
+cannot be reached, Ctrl-C or SIGTERM during migrate, a test database left by
+an interrupted run, and a test that drops its worker's database.
+
+Run with --sample-without-overlay to see upstream's behaviour fail them: 200
+lines of tracebacks, a first Ctrl-C ignored (the run outlives its time limit
+here), EOFError at the question, a traceback after the summary.
+"""
+
+import re
+import signal
+import sqlite3
+
+import pytest
+
+from conftest import Interrupt, MariaDB, PostgreSQL, SampleProject
+
+ROBUSTNESS = "sample_app.tests.test_robustness"
+# Migrate pauses for a minute once it has migrated (sample_app/apps.py): a
+# run that does not stop at once outlives this.
+INTERRUPTED_RUN_TIMEOUT = 40
+
+
+def run_passing(sample, *arguments, **kwargs):
+    """A parallel run of the sample's passing classes, which use the database."""
+    return sample.run(
+        ROBUSTNESS,
+        "--parallel",
+        "2",
+        *arguments,
+        start_method="spawn",
+        env={"SAMPLE_ROBUSTNESS": "", **kwargs.pop("env", {})},
+        **kwargs,
+    )
+
+
+class Unreachable:
+    """The sample's settings for a server, pointed at a port nobody listens on."""
+
+    def __init__(self, server):
+        self.kind = server.kind
+        self.env = {
+            "SAMPLE_DATABASE": server.kind,
+            "SAMPLE_DATABASE_NAME": server.name,
+            f"{server.variable_prefix}_PORT": "1",
+        }
+
+
+@pytest.mark.external
+@pytest.mark.parametrize("verbosity", ["1", "2"])
+@pytest.mark.parametrize("server_class", [PostgreSQL, MariaDB], ids=["postgresql", "mariadb"])
+def test_unreachable_server_is_one_line(request, tmp_path, server_class, verbosity):
+    server = server_class()
+    with_overlay = not request.config.getoption("--sample-without-overlay")
+    sample = SampleProject(tmp_path, Unreachable(server), with_overlay)
+
+    run = run_passing(sample, "-v", verbosity)
+
+    assert run.returncode == 1, run.output
+    last = run.stderr.splitlines()[-1]
+    assert re.fullmatch(
+        rf"Cannot connect to the database server of alias 'default' \({server.kind.replace('mariadb', 'mysql')}, "
+        rf"host {re.escape(server.host)}, port 1\): .+",
+        last,
+    ), run.output
+    assert "refused" in last or "(111)" in last or "(115)" in last, run.output
+    if verbosity == "1":
+        assert "Traceback" not in run.stderr, run.output
+        assert "RuntimeWarning" not in run.stderr, run.output
+        assert len(run.stderr.splitlines()) <= 3, run.output
+    else:
+        assert "Traceback" in run.stderr, run.output
+    assert server.leftovers() == []
+
+
+@pytest.mark.parametrize(
+    "interrupt",
+    [
+        pytest.param(Interrupt(signal.SIGINT, "setting-up", to_group=True), id="ctrl-c"),
+        pytest.param(Interrupt(signal.SIGTERM, "setting-up", to_group=False), id="sigterm"),
+    ],
+)
+@pytest.mark.parametrize("database", ["sqlite-file", "postgresql"], indirect=True)
+def test_interrupted_setup_stops_and_drops_what_it_made(sample, database, interrupt):
+    run = run_passing(
+        sample,
+        env={"SAMPLE_SETUP_PAUSE": "1"},
+        interrupt=interrupt,
+        timeout=INTERRUPTED_RUN_TIMEOUT,
+    )
+
+    assert run.returncode == 1, run.output
+    name = "Ctrl-C" if interrupt.signal == signal.SIGINT else "SIGTERM"
+    assert re.search(
+        rf"^Database setup was interrupted \({name}\): dropped '[^']*test_[^']*'\.$",
+        run.stderr,
+        re.M,
+    ), run.output
+    assert "Traceback" not in run.stderr, run.output
+    assert run.leftovers == []
+    assert database.leftovers() == []
+
+
+def leave_test_database(database):
+    """A test database as an interrupted run leaves it, made by hand."""
+    if isinstance(database, PostgreSQL):
+        with database.connect() as connection:
+            connection.autocommit = True
+            connection.execute(f'CREATE DATABASE "test_{database.name}"')
+    else:
+        sqlite3.connect(database.directory / "test_sample.sqlite3").close()
+
+
+@pytest.mark.parametrize("database", ["sqlite-file", "postgresql"], indirect=True)
+def test_leftover_test_database_is_asked_about_or_replaced(sample, database):
+    leave_test_database(database)
+    try:
+        asked = run_passing(sample, noinput=False)
+
+        assert asked.returncode == 1, asked.output
+        assert re.search(
+            r"^The test database '[^']*test_[^']*' of alias 'default' exists already "
+            r".*Pass --noinput to replace it without asking\.$",
+            asked.stderr,
+            re.M,
+        ), asked.output
+        assert "Traceback" not in asked.stderr, asked.output
+        # Not this run's to drop: nobody said yes.
+        assert len(database.leftovers()) == 1
+
+        replaced = run_passing(sample)
+
+        replaced.assert_succeeded()
+        assert "Destroying old test database for alias 'default'" in replaced.stderr
+    finally:
+        leftovers = database.leftovers()
+        if isinstance(database, PostgreSQL):
+            # Ours to drop, made above, should a run have left it.
+            with database.connect() as connection:
+                connection.autocommit = True
+                connection.execute(f'DROP DATABASE IF EXISTS "test_{database.name}"')
+    assert leftovers == []
+
+
+@pytest.mark.parametrize("database", ["sqlite-file", "postgresql"], indirect=True)
+def test_database_gone_at_teardown_is_a_warning(sample, database):
+    # One class a worker: nothing runs after the test that drops its database.
+    run = sample.run(
+        f"{ROBUSTNESS}.DropOwnDatabaseTests",
+        f"{ROBUSTNESS}.PassingTestsA",
+        "--parallel",
+        "2",
+        start_method="spawn",
+        env={"SAMPLE_ROBUSTNESS": "drop-own-database"},
+    )
+
+    run.assert_succeeded()
+    assert re.search(
+        r"TestDatabaseGone: The test database '[^']*test_[^']*_[12][^']*' of alias "
+        r"'default' was gone before teardown: did a test drop it\?",
+        run.stderr,
+    ), run.output
+    assert "Traceback" not in run.stderr, run.output
+    assert run.leftovers == []
+    assert database.leftovers() == []
