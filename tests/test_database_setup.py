@@ -9,9 +9,11 @@ lines of tracebacks, a first Ctrl-C ignored (the run outlives its time limit
 here), EOFError at the question, a traceback after the summary.
 """
 
+import os
 import re
 import signal
 import sqlite3
+import time
 
 import pytest
 
@@ -86,7 +88,7 @@ def test_unreachable_server_is_one_line(request, tmp_path, server_class, verbosi
 def test_interrupted_setup_stops_and_drops_what_it_made(sample, database, interrupt):
     run = run_passing(
         sample,
-        env={"SAMPLE_SETUP_PAUSE": "1"},
+        env={"SAMPLE_SETUP_PAUSE": "60"},
         interrupt=interrupt,
         timeout=INTERRUPTED_RUN_TIMEOUT,
     )
@@ -100,6 +102,77 @@ def test_interrupted_setup_stops_and_drops_what_it_made(sample, database, interr
     ), run.output
     assert "Traceback" not in run.stderr, run.output
     assert run.leftovers == []
+    assert database.leftovers() == []
+
+
+class WhenCloning:
+    """
+    Ctrl-C once a clone of the test database is being made: while migrate
+    pauses, a transaction of this process locks the test database (COMMENT
+    ON DATABASE), so a clone (its connection to the test database, or its
+    CREATE DATABASE ... TEMPLATE) waits for it; the signal goes once one
+    waits, the lock goes just after. POSIX only, as the lock is PostgreSQL's
+    and the signal a process group's.
+    """
+
+    def __init__(self, database):
+        self.database = database
+        self.locker = None
+        self.migrated = None
+
+    def when(self, results):
+        self.migrated = results / "setting-up"
+        self.marker_path = self
+        return self
+
+    def exists(self):
+        """Polled by the harness until it says the run is cloning."""
+        if self.locker is None:
+            if not self.migrated.exists():
+                return False
+            self.locker = self.database.connect()
+            self.locker.execute(f'COMMENT ON DATABASE "test_{self.database.name}" IS NULL')
+        # A clone's CREATE DATABASE, or its connection to the test database
+        # (for the server's version), waits for the lock.
+        waiting = self.locker.execute(
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND objid = "
+            "(SELECT oid FROM pg_database WHERE datname = %s)",
+            [f"test_{self.database.name}"],
+        ).fetchone()[0]
+        return waiting > 0
+
+    def send(self, process):
+        os.killpg(process.pid, signal.SIGINT)
+        # Long enough for the run to see the signal before the clones go on.
+        time.sleep(1)
+        self.release()
+
+    def release(self):
+        if self.locker is not None:
+            self.locker.close()
+            self.locker = None
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_setup_interrupted_while_cloning_drops_the_clones(sample, database):
+    interrupt = WhenCloning(database)
+    try:
+        run = run_passing(
+            sample,
+            env={"SAMPLE_SETUP_PAUSE": "3"},
+            interrupt=interrupt,
+            timeout=INTERRUPTED_RUN_TIMEOUT,
+        )
+    finally:
+        interrupt.release()
+
+    assert run.returncode == 1, run.output
+    assert re.search(
+        r"^Database setup was interrupted \(Ctrl-C\): dropped .*'test_overlay_sample_\d+_[12]'",
+        run.stderr,
+        re.M,
+    ), run.output
+    assert "Traceback" not in run.stderr, run.output
     assert database.leftovers() == []
 
 
