@@ -50,7 +50,7 @@ def setup_databases(verbosity, interactive, *, time_keeper=None, keepdb=False, p
     and leaves nothing behind (failed_setup).
     """
     planned = check_test_names(aliases, parallel)
-    failed_setup.check_servers(planned, verbosity)
+    failed_setup.check_servers(planned)
     if interactive and not keepdb:
         failed_setup.check_nothing_to_ask(planned)
     with failed_setup.unfinished(planned, parallel, verbosity, keepdb):

@@ -4,13 +4,15 @@ a run (--start-method, --isolate-cache, --shard, --junit-xml; for parallel
 runs --timeout, --max-worker-restarts, --max-crashes-per-class,
 --durations-file, --progress), one
 process for backends that cannot clone, taking the run's shard of the suite,
-and handing the options to the parallel suite.
+handing the options to the parallel suite, and ending the command with one
+line when database setup cannot finish.
 """
 
 import argparse
 import multiprocessing
 import os
 import sys
+import traceback
 import unittest
 from dataclasses import replace
 from functools import partial
@@ -20,7 +22,7 @@ from django.db import connections
 
 from .. import caches, patches
 from ..start_method import apply_start_method, argument_type, requested_start_method
-from . import durations, junit, processes, sharding
+from . import durations, failed_setup, junit, processes, sharding
 from .session import CRASHES_PER_CLASS, RunOptions
 
 TIMEOUT_VARIABLE = "DJANGO_TEST_TIMEOUT"
@@ -270,6 +272,22 @@ def take_shard(runner, make_suite, tests):
     )
     runner.log(f"Shard {runner.shard}: {len(selected)} of the {len(tests)} test(s).")
     return make_suite(selected)
+
+
+def setup_databases(self, **kwargs):
+    """
+    A setup that could not finish (failed_setup) ends the test command with
+    its one line and exit status 1, as upstream's "Tests cancelled." does;
+    the traceback only at verbosity 2. Other callers of setup_databases()
+    (the pytest plugin) get the exception.
+    """
+    try:
+        return patches.original(setup_databases)(self, **kwargs)
+    except (failed_setup.SetupFailed, failed_setup.SetupInterrupted) as error:
+        if self.verbosity >= 2:
+            traceback.print_exception(error)
+        sys.stderr.write(f"{error}\n")
+        raise SystemExit(1) from None
 
 
 def get_resultclass(self):

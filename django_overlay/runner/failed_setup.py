@@ -1,6 +1,6 @@
 """
-Database setup that cannot finish: said in one line, with exit status 1, and
-nothing left behind.
+Database setup that cannot finish: said in one line (with exit status 1 under
+the test command), and nothing left behind.
 
 Upstream meets these with a traceback, or worse:
 
@@ -8,7 +8,8 @@ Upstream meets these with a traceback, or worse:
   whose last line, for MariaDB, names neither the host nor the port. Each
   server is connected to once before anything is created (check_servers()),
   and one that refuses is one line naming the alias, the vendor, the host,
-  the port and the driver's message; the traceback only at verbosity 2.
+  the port and the driver's message; the test command shows the traceback
+  only at verbosity 2.
 - Ctrl-C: unittest's handler, which the runner installs before setup, takes
   the first one for a request to stop the tests that have not started yet,
   so setup goes on; a second one leaves the test databases made so far on
@@ -29,7 +30,6 @@ through the guard first.
 """
 
 import sys
-import traceback
 import warnings
 from contextlib import contextmanager
 
@@ -40,13 +40,20 @@ from .alias_copies import database_exists
 from .session import interruptible
 
 
-def stop(message):
-    """The SystemExit that ends the run once message is on stderr."""
-    sys.stderr.write(f"{message}\n")
-    return SystemExit(1)
+class SetupFailed(Exception):
+    """Database setup could not go on, for the reason its one line says."""
 
 
-def check_servers(planned, verbosity):
+class SetupInterrupted(KeyboardInterrupt):
+    """
+    Ctrl-C or SIGTERM during database setup, once what it made is dropped. A
+    KeyboardInterrupt still, so that pytest (the plugin) stops as it does on
+    Ctrl-C; the test command makes both this and SetupFailed one line and
+    exit status 1 (discover.setup_databases()).
+    """
+
+
+def check_servers(planned):
     """
     Connect once to the server of each alias in planned, as creating its test
     database will, and stop with one line if one cannot be reached.
@@ -67,15 +74,13 @@ def check_servers(planned, verbosity):
                 with connection._nodb_cursor():
                     pass
         except utils.Error as error:
-            if verbosity >= 2:
-                traceback.print_exc()
             host = settings_dict["HOST"] or "localhost"
             port = settings_dict["PORT"] or "its default port"
             message = " ".join(str(error).split())
-            raise stop(
+            raise SetupFailed(
                 f"Cannot connect to the database server of alias '{connection.alias}' "
                 f"({connection.vendor}, host {host}, port {port}): {message}"
-            ) from None
+            ) from error
 
 
 def check_nothing_to_ask(planned):
@@ -92,7 +97,7 @@ def check_nothing_to_ask(planned):
 
 
 def raise_unanswerable(alias, test_name):
-    raise stop(
+    raise SetupFailed(
         f"The test database {test_name!r} of alias '{alias}' exists already (left by "
         "an interrupted run?), and standard input is not a terminal to ask whether "
         "to replace it. Pass --noinput to replace it without asking."
@@ -115,13 +120,13 @@ def unfinished(planned, parallel, verbosity, keepdb):
         what = f"dropped {', '.join(map(repr, dropped))}" if dropped else "nothing to drop"
         if isinstance(error, KeyboardInterrupt):
             how = f" ({error})" if str(error) else ""
-            raise stop(f"Database setup was interrupted{how}: {what}.") from None
+            raise SetupInterrupted(f"Database setup was interrupted{how}: {what}.") from None
         if isinstance(error, EOFError):
             # Asked after all: a test database appeared since the check.
-            raise stop(
+            raise SetupFailed(
                 f"No answer on standard input ({what}). Pass --noinput to replace "
                 "test databases left by an earlier run without asking."
-            ) from None
+            ) from error
         raise
 
 
