@@ -13,11 +13,12 @@ import os
 import re
 import signal
 import sqlite3
+import subprocess
 import time
 
 import pytest
 
-from conftest import Interrupt, MariaDB, PostgreSQL, SampleProject
+from conftest import MANAGE_PY, RUN_TIMEOUT, WINDOWS, Interrupt, MariaDB, PostgreSQL, SampleProject
 
 ROBUSTNESS = "sample_app.tests.test_robustness"
 # Migrate pauses for a minute once it has migrated (sample_app/apps.py): a
@@ -153,6 +154,7 @@ class WhenCloning:
             self.locker = None
 
 
+@pytest.mark.skipif(WINDOWS, reason="signals a process group")
 @pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 def test_setup_interrupted_while_cloning_drops_the_clones(sample, database):
     interrupt = WhenCloning(database)
@@ -214,6 +216,46 @@ def test_leftover_test_database_is_asked_about_or_replaced(sample, database):
             with database.connect() as connection:
                 connection.autocommit = True
                 connection.execute(f'DROP DATABASE IF EXISTS "test_{database.name}"')
+    assert leftovers == []
+
+
+@pytest.mark.parametrize("database", ["sqlite-file", "postgresql"], indirect=True)
+def test_leftover_test_database_is_asked_about_on_a_terminal(sample, database, tmp_path):
+    """Standard input a terminal, "yes" typed ahead: asked, as upstream asks, and replaced."""
+    pty = pytest.importorskip("pty")
+    leave_test_database(database)
+    environment = {
+        **sample.base_environment(),
+        "SAMPLE_ROBUSTNESS": "",
+        "SAMPLE_RESULTS_DIR": str(tmp_path),
+        "DJANGO_OVERLAY_CACHE": str(tmp_path / "overlay-cache"),
+    }
+    terminal, answers = pty.openpty()
+    try:
+        os.write(terminal, b"yes\n")
+        run = subprocess.run(
+            [sample.python[0], str(MANAGE_PY), "test", ROBUSTNESS, "--parallel", "2",
+             "--start-method", "spawn"],
+            cwd=tmp_path,
+            env=environment,
+            stdin=answers,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT,
+        )
+    finally:
+        os.close(answers)
+        os.close(terminal)
+        leftovers = database.leftovers()
+        if isinstance(database, PostgreSQL):
+            with database.connect() as connection:
+                connection.autocommit = True
+                connection.execute(f'DROP DATABASE IF EXISTS "test_{database.name}"')
+
+    output = f"--- stdout\n{run.stdout}\n--- stderr\n{run.stderr}"
+    assert run.returncode == 0, output
+    assert "Type 'yes' if you would like to try deleting the test database" in run.stdout, output
+    assert "Destroying old test database for alias 'default'" in run.stderr, output
     assert leftovers == []
 
 
