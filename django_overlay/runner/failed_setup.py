@@ -56,7 +56,7 @@ class SetupInterrupted(KeyboardInterrupt):
 def check_servers(planned):
     """
     Connect once to the server of each alias in planned, as creating its test
-    database will, and stop with one line if one cannot be reached.
+    database will, and raise SetupFailed if one cannot be reached.
     """
     tried = set()
     for connection, _test_name in planned:
@@ -93,15 +93,12 @@ def check_nothing_to_ask(planned):
         return
     for connection, test_name in planned:
         if database_exists(connection, test_name):
-            raise_unanswerable(connection.alias, test_name)
-
-
-def raise_unanswerable(alias, test_name):
-    raise SetupFailed(
-        f"The test database {test_name!r} of alias '{alias}' exists already (left by "
-        "an interrupted run?), and standard input is not a terminal to ask whether "
-        "to replace it. Pass --noinput to replace it without asking."
-    )
+            raise SetupFailed(
+                f"The test database {test_name!r} of alias '{connection.alias}' exists "
+                "already (left by an interrupted run?), and standard input is not a "
+                "terminal to ask whether to replace it. Pass --noinput to replace it "
+                "without asking."
+            )
 
 
 @contextmanager
@@ -116,8 +113,12 @@ def unfinished(planned, parallel, verbosity, keepdb):
         with interruptible():
             yield
     except BaseException as error:
-        dropped = [] if keepdb else drop_made(planned, real_names, parallel, verbosity)
-        what = f"dropped {', '.join(map(repr, dropped))}" if dropped else "nothing to drop"
+        if keepdb:
+            what = "its test databases kept (--keepdb)"
+        elif dropped := drop_made(planned, real_names, parallel, verbosity):
+            what = f"dropped {', '.join(map(repr, dropped))}"
+        else:
+            what = "nothing to drop"
         if isinstance(error, KeyboardInterrupt):
             how = f" ({error})" if str(error) else ""
             raise SetupInterrupted(f"Database setup was interrupted{how}: {what}.") from None
