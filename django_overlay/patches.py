@@ -144,6 +144,10 @@ PATCHES = (
         "django_overlay.runner.discover:build_suite",
     ),
     Patch(
+        "django.test.runner:DiscoverRunner.setup_databases",
+        "django_overlay.runner.discover:setup_databases",
+    ),
+    Patch(
         "django.test.runner:DiscoverRunner.get_resultclass",
         "django_overlay.runner.discover:get_resultclass",
     ),

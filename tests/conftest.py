@@ -127,6 +127,7 @@ class SampleProject:
         timeout=RUN_TIMEOUT,
         interrupt=None,
         tmpdir_name=None,
+        noinput=True,
     ):
         """
         Run ``manage.py test *arguments`` and return a SampleRun. start_method
@@ -134,10 +135,11 @@ class SampleProject:
         to manage.py's own SAMPLE_START_METHOD. interrupt is an Interrupt to
         send once a sample test has recorded that it is running. tmpdir_name
         makes the run's TMPDIR a directory of that name in its own (a long
-        one, say).
+        one, say). noinput=False leaves out --noinput, which runs pass so
+        that a test database left by an earlier run is replaced without a
+        question (standard input is not a terminal).
         """
-        # Never ask whether to replace a test database left by an earlier run.
-        arguments = [*arguments, "--noinput"]
+        arguments = [*arguments, *(["--noinput"] if noinput else [])]
         environment = self.base_environment()
         if start_method and self.with_overlay:
             arguments += ["--start-method", start_method]

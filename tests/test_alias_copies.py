@@ -275,6 +275,7 @@ def test_copy_named_like_a_real_database_is_refused(backend, use_databases, cont
     use_databases(aliases)
     with pytest.raises(NotATestName, match="real database"):
         setup(verbosity=0)
-    # default's was made; other's was refused before anything was done.
-    assert f"test_{name}" in backend.databases()
+    # default's was made, and dropped again as setup failed; other's was
+    # refused before anything was done.
+    assert f"test_{name}" not in backend.databases()
     assert "precious" in str(backend.describe(name))

@@ -25,14 +25,15 @@ clones go through guard.check_test_database(): a test database whose name is
 a real database's NAME is refused, not dropped and recreated.
 """
 
-from concurrent.futures import ThreadPoolExecutor
+import warnings
+from concurrent.futures import ThreadPoolExecutor, wait
 from functools import partial
 
 from django.test import utils as test_utils
 
 from .. import patches
 from ..backends import guard
-from . import alias_copies
+from . import alias_copies, failed_setup
 
 CONCURRENT_VENDORS = frozenset({"postgresql", "mysql", "sqlite"})
 # See drop_threads().
@@ -44,24 +45,30 @@ def setup_databases(verbosity, interactive, *, time_keeper=None, keepdb=False, p
     """
     Upstream's, with the guard's checks first, an alias's test database
     copied from another's where migrating it would give the same
-    (alias_copies), and the clones made concurrently.
+    (alias_copies), and the clones made concurrently. A setup that cannot
+    finish (a server down, Ctrl-C, a question nobody can answer) is one line
+    and leaves nothing behind (failed_setup).
     """
-    check_test_names(aliases, parallel)
-    with alias_copies.copying_identical_aliases():
-        old_config = patches.original(setup_databases)(
-            verbosity,
-            interactive,
-            time_keeper=time_keeper,
-            keepdb=keepdb,
-            parallel=0,
-            aliases=aliases,
-            **kwargs,
-        )
-    if parallel > 1:
-        sources = [connection for connection, _name, first in old_config if first]
-        clone_test_databases(
-            sources, parallel, verbosity, keepdb, time_keeper or test_utils.NullTimeKeeper()
-        )
+    planned = check_test_names(aliases, parallel)
+    failed_setup.check_servers(planned)
+    if interactive and not keepdb:
+        failed_setup.check_nothing_to_ask(planned)
+    with failed_setup.unfinished(planned, parallel, verbosity, keepdb):
+        with alias_copies.copying_identical_aliases():
+            old_config = patches.original(setup_databases)(
+                verbosity,
+                interactive,
+                time_keeper=time_keeper,
+                keepdb=keepdb,
+                parallel=0,
+                aliases=aliases,
+                **kwargs,
+            )
+        if parallel > 1:
+            sources = [connection for connection, _name, first in old_config if first]
+            clone_test_databases(
+                sources, parallel, verbosity, keepdb, time_keeper or test_utils.NullTimeKeeper()
+            )
     return old_config
 
 
@@ -78,11 +85,11 @@ def teardown_databases(old_config, verbosity, parallel=0, keepdb=False):
             connection.creation.destroy_test_db(old_name, verbosity, keepdb)
             continue
         drops += clone_drops(connection, parallel, verbosity, keepdb)
+        test_name = connection.settings_dict["NAME"]
         if not keepdb:
-            check_name(connection, connection.settings_dict["NAME"])
-        drops.append(
-            (connection, partial(_destroy_primary, connection, old_name, verbosity, keepdb))
-        )
+            check_name(connection, test_name)
+        job = partial(_destroy_primary, connection, old_name, verbosity, keepdb)
+        drops.append((connection, partial(warn_if_gone, connection, test_name, job)))
     drop_databases(drops, parallel)
 
 
@@ -104,8 +111,31 @@ def clone_drops(connection, parallel, verbosity, keepdb):
             verbosity=verbosity,
             keepdb=keepdb,
         )
-        drops.append((connection, job))
+        name = connection.creation.get_test_db_clone_settings(suffix)["NAME"]
+        drops.append((connection, partial(warn_if_gone, connection, name, job)))
     return drops
+
+
+def warn_if_gone(connection, name, drop):
+    """
+    drop(), where a database that is gone already (a test dropped it) is a
+    warning: the run's outcome is its tests', not a traceback after them.
+    """
+    try:
+        drop()
+    except Exception:
+        if _in_memory(connection, name) or alias_copies.database_exists(connection, name):
+            raise
+        warnings.warn(
+            f"The test database {name!r} of alias '{connection.alias}' was gone "
+            "before teardown: did a test drop it?",
+            TestDatabaseGone,
+            stacklevel=1,
+        )
+
+
+class TestDatabaseGone(RuntimeWarning):
+    """A test database was not there to drop at the end of the run."""
 
 
 def drop_databases(drops, parallel):
@@ -147,16 +177,19 @@ def drop_threads(vendor, drops, parallel):
 def check_test_names(aliases, parallel):
     """
     Record the real NAMEs, and refuse, before anything is created, a test
-    database or a worker's clone that would be one of them.
+    database or a worker's clone that would be one of them. Return the
+    (connection, test database name) of each database checked.
     """
     connections = test_utils.connections
     guard.remember_real_names({alias: connections[alias].settings_dict for alias in connections})
     test_databases, _mirrors = test_utils.get_unique_databases_and_mirrors(aliases)
+    planned = []
     for _name, database_aliases in test_databases.values():
         connection = connections[database_aliases[0]]
         if connection.vendor not in CONCURRENT_VENDORS:
             continue
         test_name = connection.creation._get_test_db_name()
+        planned.append((connection, test_name))
         guard.remember_test_name(connection.alias, test_name)
         check_name(connection, test_name)
         # The clones' names, as they will be once the test database exists.
@@ -165,6 +198,7 @@ def check_test_names(aliases, parallel):
         )
         for index in range(parallel if parallel > 1 else 0):
             check_clone_name(test_connection, str(index + 1))
+    return planned
 
 
 def check_name(connection, name):
@@ -231,8 +265,14 @@ def run_concurrently(jobs, workers):
     """
     if not jobs:
         return
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="django-overlay") as pool:
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="django-overlay")
+    try:
         futures = [pool.submit(job) for job in jobs]
+        wait(futures)
+    finally:
+        # Interrupted (Ctrl-C), no job starts any more, and those under way
+        # end before what they made can be dropped.
+        pool.shutdown(cancel_futures=True)
     for future in futures:
         future.result()
 

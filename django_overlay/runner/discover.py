@@ -4,14 +4,16 @@ a run (--start-method, --isolate-cache, --shard, --junit-xml, --failed; for
 parallel runs --timeout, --max-worker-restarts, --max-crashes-per-class,
 --durations-file, --discovery-order, --progress), one
 process for backends that cannot clone, taking the run's shard of the suite
-or its failed tests, recording its failed tests, and handing the options to
-the parallel suite.
+or its failed tests, recording its failed tests, handing the options to the
+parallel suite, and ending the command with one line when database setup
+cannot finish.
 """
 
 import argparse
 import multiprocessing
 import os
 import sys
+import traceback
 import unittest
 from dataclasses import replace
 from functools import partial
@@ -21,7 +23,7 @@ from django.db import connections
 
 from .. import caches, patches
 from ..start_method import apply_start_method, argument_type, requested_start_method
-from . import durations, failed_tests, junit, processes, sharding
+from . import durations, failed_setup, failed_tests, junit, processes, sharding
 from .session import CRASHES_PER_CLASS, RunOptions
 
 TIMEOUT_VARIABLE = "DJANGO_TEST_TIMEOUT"
@@ -332,6 +334,22 @@ def take_shard(runner, make_suite, tests):
 def take_failed(runner, make_suite, tests):
     path = failed_tests.path_beside(durations_path(runner.parallel_run_options))
     return make_suite(failed_tests.select(runner, path, tests))
+
+
+def setup_databases(self, **kwargs):
+    """
+    A setup that could not finish (failed_setup) ends the test command with
+    its one line and exit status 1, as upstream's "Tests cancelled." does;
+    the traceback only at verbosity 2. Other callers of setup_databases()
+    (the pytest plugin) get the exception.
+    """
+    try:
+        return patches.original(setup_databases)(self, **kwargs)
+    except (failed_setup.SetupFailed, failed_setup.SetupInterrupted) as error:
+        if self.verbosity >= 2:
+            traceback.print_exception(error)
+        sys.stderr.write(f"{error}\n")
+        raise SystemExit(1) from None
 
 
 def get_resultclass(self):

@@ -15,6 +15,7 @@ an error saying what did not run, and a result that fails.
 """
 
 import signal
+import threading
 import time
 import unittest
 from contextlib import contextmanager
@@ -89,11 +90,15 @@ class Interrupted(KeyboardInterrupt):
 @contextmanager
 def interruptible():
     """
-    Ctrl-C and SIGTERM (and Ctrl-Break on Windows) end the parallel run at
-    once. unittest's handler, which Django installs, would only ask the run
-    to stop after the tests under way, and the workers, which ignore Ctrl-C,
-    may be hung.
+    Ctrl-C and SIGTERM (and Ctrl-Break on Windows) end the parallel run (and
+    database setup: failed_setup) at once. unittest's handler, which Django
+    installs, would only ask the run to stop after the tests under way, and
+    the workers, which ignore Ctrl-C, may be hung. Signal handlers belong to
+    the main thread: on another, nothing changes.
     """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     names = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
     if hasattr(signal, "SIGBREAK"):
         names[signal.SIGBREAK] = "Ctrl-Break"

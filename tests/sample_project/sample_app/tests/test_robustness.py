@@ -11,6 +11,7 @@ behind.
 """
 
 import ctypes
+import glob
 import os
 import subprocess
 import threading
@@ -49,6 +50,27 @@ if "exit" in CASES:
         def test_exits(self):
             TaggedRow.objects.create(pid=os.getpid())
             os._exit(3)
+
+
+if "drop-own-database" in CASES:
+
+    class DropOwnDatabaseTests(SimpleTestCase):
+        """A test that drops its worker's database, which teardown then misses."""
+
+        def test_drops_its_database(self):
+            from django.db import connection
+
+            name = connection.settings_dict["NAME"]
+            connection.close()
+            if connection.vendor == "postgresql":
+                with connection._nodb_cursor() as cursor:
+                    cursor.execute(f"DROP DATABASE {connection.ops.quote_name(name)} WITH (FORCE)")
+            else:
+                # Under spawn a worker reads its clone into memory: the clones'
+                # files, <test database>_<worker><extension>, go.
+                root, extension = os.path.splitext(connection.settings_dict["TEST"]["NAME"])
+                for path in glob.glob(f"{glob.escape(root)}_[0-9]*{extension}"):
+                    os.remove(path)
 
 
 if "kill" in CASES:
