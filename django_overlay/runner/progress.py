@@ -202,7 +202,14 @@ class TerminalOutput:
         if newline:
             self.screen.flush()
             self.screen.buffer.write(complete + newline)
-        width = max(self.console.width - 1, 10)
+        # Asked of the terminal itself each time (it may have been resized):
+        # rich would ask the standard descriptors, which point elsewhere now.
+        try:
+            columns = os.get_terminal_size(self.screen.fileno()).columns
+        except OSError:
+            columns = 80
+        # One column spare: a line that fills the last one wraps on some terminals.
+        width = max(columns - 1, 10)
         if self.partial:
             # Its end, on one line: the display must fit the screen.
             preview = Text.from_ansi(self.partial.decode(errors="replace"), no_wrap=True)
@@ -222,15 +229,16 @@ class TerminalOutput:
         self.drawn = 0
 
     def close(self):
+        # All that was written, Python's buffers included, before the
+        # descriptors go back.
         self.has_output()
+        for number, saved in self.saved.items():
+            os.dup2(saved, number)
+            os.close(saved)
         self.erase()
         self.screen.flush()
         self.screen.buffer.write(self.partial)
         self.screen.buffer.flush()
-        flush_standard_streams()
-        for number, saved in self.saved.items():
-            os.dup2(saved, number)
-            os.close(saved)
         self.reader.close()
         self.screen.close()
 
