@@ -174,6 +174,62 @@ def test_hung_test_is_stopped_and_its_stacks_reported(sample, start_method):
     assert "FAILED (failures=1)" in run.stderr
 
 
+@pytest.mark.parametrize("start_method", START_METHODS)
+@pytest.mark.parametrize(
+    "arguments, label",
+    [
+        ([], ROBUSTNESS),
+        (["--parallel", "1"], ROBUSTNESS),
+        # One class: upstream's build_suite makes that a serial run.
+        (["--parallel", "2"], f"{ROBUSTNESS}.HangTests"),
+    ],
+    ids=["serial", "parallel-1", "one-class"],
+)
+def test_hung_test_is_stopped_in_a_serial_run(sample, database, start_method, arguments, label):
+    """
+    A serial run with --timeout runs its tests in one worker, which is
+    stopped at the deadline and replaced; before, the run hung.
+    """
+    check_serial_timeout(sample, database, start_method, arguments, label)
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_hung_test_is_stopped_in_a_serial_run_on_a_server(sample, database):
+    """The one worker's clone is made and dropped; its replacement's made afresh."""
+    check_serial_timeout(sample, database, "spawn", [], ROBUSTNESS)
+
+
+def check_serial_timeout(sample, database, start_method, arguments, label):
+    run = sample.run(
+        label,
+        "-v",
+        "2",
+        "--timeout",
+        "3",
+        *arguments,
+        start_method=start_method,
+        env={"SAMPLE_ROBUSTNESS": "hang"},
+        timeout=RUN_TIMEOUT,
+    )
+
+    assert run.returncode == 1, run.output
+    report = crash_report(run, "HangTests", "test_hangs", "FAIL", "TestTimedOut")
+    assert re.match(
+        r"worker 1 \(pid P\) was stopped after 3 s \(--timeout\) while running "
+        rf"{ROBUSTNESS}\.HangTests\.test_hangs\. The [12] tests? of {ROBUSTNESS}\.HangTests "
+        r"not reported yet went back in the queue for another worker\.\n\n"
+        r"Stacks of the worker's threads when it was stopped:\n\n",
+        report,
+    ), run.output
+    expected = {"HangTests.test_a_before", "HangTests.test_z_after"}
+    if label == ROBUSTNESS:
+        expected |= passing_class_tests()
+    assert passed(run) == expected, run.output
+    assert "FAILED (failures=1)" in run.stderr
+    assert run.leftovers == []
+    assert database.leftovers() == [], run.output
+
+
 def test_hung_test_holding_the_gil_is_stopped_without_stacks(sample):
     """
     The worker's watchdog thread cannot arm faulthandler without the GIL:

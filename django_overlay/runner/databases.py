@@ -27,6 +27,7 @@ a real database's NAME is refused, not dropped and recreated.
 
 import warnings
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from functools import partial
 
 from django.test import utils as test_utils
@@ -84,7 +85,7 @@ def teardown_databases(old_config, verbosity, parallel=0, keepdb=False):
                 )
             connection.creation.destroy_test_db(old_name, verbosity, keepdb)
             continue
-        drops += clone_drops(connection, parallel, verbosity, keepdb)
+        drops += clone_drops(connection, parallel if parallel > 1 else 0, verbosity, keepdb)
         test_name = connection.settings_dict["NAME"]
         if not keepdb:
             check_name(connection, test_name)
@@ -93,13 +94,14 @@ def teardown_databases(old_config, verbosity, parallel=0, keepdb=False):
     drop_databases(drops, parallel)
 
 
-def clone_drops(connection, parallel, verbosity, keepdb):
+def clone_drops(connection, clones, verbosity, keepdb):
     """
-    (connection, job) for each worker's clone of connection's test database:
-    dropping it (keeping it, with keepdb), its name checked first.
+    (connection, job) for each of the clones of connection's test database
+    (suffixes 1 to clones): dropping it (keeping it, with keepdb), its name
+    checked first.
     """
     drops = []
-    for index in range(parallel if parallel > 1 else 0):
+    for index in range(clones):
         suffix = str(index + 1)
         if not keepdb:
             check_clone_name(connection, suffix)
@@ -255,6 +257,32 @@ def clone_test_databases(sources, parallel, verbosity, keepdb, time_keeper):
     if jobs:
         with time_keeper.timed(f"  Cloning {', '.join(sorted(aliases))}"):
             run_concurrently(jobs, parallel)
+
+
+@contextmanager
+def one_worker_clones(aliases):
+    """
+    The clones the one worker of a serial run under --timeout runs on
+    (discover.in_one_worker): setup_databases() made none, the run being
+    serial, so they are made here, afresh, and dropped when the run ends. The
+    worker needs its own copy, as any worker does: one that is stopped in the
+    middle of a TransactionTestCase leaves rows behind, and its replacement
+    clones the test database again.
+    """
+    test_databases, _mirrors = test_utils.get_unique_databases_and_mirrors(aliases)
+    sources = [test_utils.connections[names[0]] for _name, names in test_databases.values()]
+    clone_test_databases(sources, 1, verbosity=0, keepdb=False, time_keeper=test_utils.NullTimeKeeper())
+    try:
+        yield
+    finally:
+        drops = []
+        for connection in sources:
+            if connection.vendor in CONCURRENT_VENDORS:
+                drops += clone_drops(connection, 1, verbosity=0, keepdb=False)
+            else:
+                # Cloned on the alias's own connection: dropped on it too.
+                connection.creation.destroy_test_db(suffix="1", verbosity=0)
+        drop_databases(drops, 1)
 
 
 def run_concurrently(jobs, workers):

@@ -1,12 +1,12 @@
 """
 Replacements for methods of django.test.runner.DiscoverRunner: the options of
-a run (--start-method, --isolate-cache, --shard, --junit-xml, --failed; for
-parallel runs --timeout, --max-worker-restarts, --max-crashes-per-class,
---durations-file, --discovery-order, --progress), one
-process for backends that cannot clone, taking the run's shard of the suite
-or its failed tests, recording its failed tests, handing the options to the
-parallel suite, and ending the command with one line when database setup
-cannot finish.
+a run (--start-method, --isolate-cache, --shard, --junit-xml, --failed,
+--timeout, --progress; for parallel runs --max-worker-restarts,
+--max-crashes-per-class, --durations-file, --discovery-order), one process
+for backends that cannot clone, taking the run's shard of the suite or its
+failed tests, recording its failed tests, a serial run under --timeout in one
+worker process, handing the options to the parallel suite, and ending the
+command with one line when database setup cannot finish.
 """
 
 import argparse
@@ -20,6 +20,7 @@ from functools import partial
 
 from django.core.management import CommandError
 from django.db import connections
+from django.test.runner import partition_suite_by_case
 
 from .. import caches, patches
 from ..start_method import apply_start_method, argument_type, requested_start_method
@@ -83,9 +84,10 @@ def add_arguments(cls, parser):
         type=positive_seconds,
         metavar="SECONDS",
         help=(
-            "In a parallel run, stop a worker whose test (or class setup) runs "
-            "longer, report the stacks of its threads, and replace it. Defaults "
-            f"to ${TIMEOUT_VARIABLE}; no limit without either."
+            "Stop a test (or class setup) that runs longer, report the stacks "
+            "of its threads, and go on with a fresh worker process (a serial "
+            f"run runs in one). Defaults to ${TIMEOUT_VARIABLE}; no limit "
+            "without either."
         ),
     )
     parser.add_argument(
@@ -165,7 +167,10 @@ def add_arguments(cls, parser):
     parser.add_argument(
         "--progress",
         action="store_true",
-        help="Show a progress display during a parallel run.",
+        help=(
+            "Show the run's progress: a display below the output on a "
+            "terminal, a line now and then elsewhere."
+        ),
     )
     parser.add_argument(
         "--isolate-cache",
@@ -283,6 +288,17 @@ def build_suite(self, *args, **kwargs):
         self.failed_tests_record = failed_tests.FailedTestsRecord(
             failed_tests.path_beside(durations_path(options)), suite
         )
+    if options is not None and options.timeout and not hasattr(suite, "options"):
+        suite = in_one_worker(self, suite)
+    if options is not None and options.progress and not hasattr(suite, "options"):
+        if self.pdb:
+            # The display holds back what is written to the terminal until a
+            # test ends; pdb's prompt cannot wait.
+            self.log("--progress does not apply with --pdb.")
+        else:
+            from .progress import ProgressSuite
+
+            suite = ProgressSuite([suite])
     if options is not None and hasattr(suite, "options"):
         keep_order = self.discovery_order or self.shuffle is not False or self.reverse
         suite.options = replace(
@@ -305,6 +321,38 @@ def build_suite(self, *args, **kwargs):
 
 def durations_path(options):
     return options.durations_file or durations.default_path()
+
+
+def in_one_worker(runner, suite):
+    """
+    --timeout in a serial run: its tests run in one worker process, as a
+    parallel run's do, so that a test that hangs is stopped with its stacks
+    reported, and the run goes on in a fresh worker.
+
+    Inside the runner's own process nothing can stop a test stuck in C code:
+    an exception raised from a signal handler or from another thread waits
+    until the test returns to Python, which a blocking call may never do (or
+    retry after the signal), and the process left behind would have to go
+    on running the other tests. A process that is ended has no such state.
+    """
+    if runner.pdb:
+        runner.log("--timeout does not apply with --pdb: the tests run in this process.")
+        return suite
+    unable = [alias for alias in connections if not connections[alias].features.can_clone_databases]
+    subsuites = partition_suite_by_case(suite)
+    if unable or not subsuites:
+        if unable:
+            runner.log(
+                "--timeout does not apply: a serial run with a timeout runs in a "
+                "worker process on a clone of the test databases, and the "
+                f"database backend of {', '.join(map(repr, unable))} cannot clone."
+            )
+        return suite
+    one_worker = runner.parallel_test_suite(
+        subsuites, 1, runner.failfast, runner.debug_mode, runner.buffer
+    )
+    one_worker.one_worker = True
+    return one_worker
 
 
 def take_shard(runner, make_suite, tests):

@@ -153,12 +153,12 @@ class Session:
         )
         try:
             with pool, interruptible():
+                # Before the workers start, so that they inherit the
+                # descriptors it diverts (progress.py).
+                if self.progress:
+                    self.progress.start(sum(len(task.tests) for task in tasks), self.result)
                 for slot in range(1, self.suite.processes + 1):
                     pool.start(slot, (self.worker_setup,))
-                # The display starts once the workers have: it shows what
-                # they run (it has no thread of its own: progress.py).
-                if self.progress:
-                    self.progress.start(sum(len(task.tests) for task in tasks))
                 self.serve(pool)
         except Interrupted as interruption:
             self.end_run(
@@ -196,6 +196,7 @@ class Session:
                         return
             if self.progress:
                 self.show_running(pool)
+                self.progress.pump()
 
     def new_task(self, tests, requeued=False):
         kind = kind_of(tests[0], self.options.reorder_by)

@@ -10,13 +10,14 @@ handle_event(), so result classes written for upstream get the same calls.
 """
 
 import multiprocessing
+from contextlib import nullcontext
 
 from django.db import connections
 from django.test import runner as upstream
 
 from ..backends import sqlite3
 from ..start_method import keep_forkserver_socket_short
-from . import outcomes, parity
+from . import databases, outcomes, parity
 from .session import RunOptions, Session, plain_function
 from .worker import WorkerSetup, init_worker, run_subsuite
 
@@ -25,6 +26,8 @@ class ParallelTestSuite(upstream.ParallelTestSuite):
     init_worker = init_worker
     run_subsuite = run_subsuite
     options = RunOptions()
+    # A serial run's tests in one worker (--timeout): databases of its own.
+    one_worker = False
 
     def handle_event(self, result, tests, event):
         if event[0] == "addSubTest":
@@ -42,15 +45,17 @@ class ParallelTestSuite(upstream.ParallelTestSuite):
 
             progress = ProgressDisplay(self.processes)
         keep_forkserver_socket_short()
-        session = Session(
-            self,
-            result,
-            self.options,
-            multiprocessing.get_context(),
-            self.worker_setup(),
-            progress,
-        )
-        session.run()
+        clones = databases.one_worker_clones(self.used_aliases) if self.one_worker else nullcontext()
+        with clones:
+            session = Session(
+                self,
+                result,
+                self.options,
+                multiprocessing.get_context(),
+                self.worker_setup(),
+                progress,
+            )
+            session.run()
         return result
 
     def initialize_suite(self):

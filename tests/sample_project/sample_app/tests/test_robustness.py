@@ -14,6 +14,7 @@ import ctypes
 import glob
 import os
 import subprocess
+import sys
 import threading
 import time
 import unittest
@@ -90,6 +91,20 @@ if "segfault" in CASES:
 
             faulthandler.disable()
             ctypes.string_at(0)
+
+
+if "noisy" in CASES:
+
+    class NoisyTests(Checks, SimpleTestCase):
+        """Writes around unittest's back, as libraries do, and fails."""
+
+        def test_writes_to_its_descriptors(self):
+            os.write(2, f"noisy: written to descriptor 2 by {os.getpid()}\n".encode())
+            print(f"noisy: printed by {os.getpid()}", flush=True)
+            print(f"noisy: printed to stderr by {os.getpid()}", file=sys.stderr, flush=True)
+
+        def test_fails(self):
+            self.fail("noisy: this test fails, on purpose")
 
 
 if "hang" in CASES:
