@@ -404,7 +404,9 @@ def running(pid):
     return stat[stat.rindex(")") + 2] != "Z"
 
 
-def run_leaving_children(sample, cases, tmp_path, start_method, through_cat=True, **kwargs):
+def run_leaving_children(
+    sample, cases, tmp_path, start_method, *arguments, through_cat=True, **kwargs
+):
     """
     Run cases whose tests leave processes, with the run's stdout through
     `| cat` as CI pipes it (or read by this process, whose pipes also end
@@ -425,6 +427,7 @@ def run_leaving_children(sample, cases, tmp_path, start_method, through_cat=True
         run = run_cases(
             piped,
             cases,
+            *arguments,
             start_method=start_method,
             env={"SAMPLE_CHILDREN_DIR": str(children)},
             timeout=60,
@@ -443,14 +446,19 @@ def run_leaving_children(sample, cases, tmp_path, start_method, through_cat=True
 def test_processes_left_by_tests_end_with_the_run(sample, start_method, tmp_path):
     """
     A test leaves a sleeping child and a grandchild whose parent exited;
-    another does the same and kills its worker. Both hold the run's stdout,
-    which goes through `| cat`: the pipeline ends with the run, no process is
-    left, and each test is named in a warning.
+    another does the same and kills its worker; a third does the same and
+    hangs until --timeout ends its worker. All hold the run's stdout, which
+    goes through `| cat`: the pipeline ends with the run, no process is left,
+    and each test is named in a warning.
     """
-    run, pids, left = run_leaving_children(sample, ["children"], tmp_path, start_method)
+    run, pids, left = run_leaving_children(
+        sample, ["children"], tmp_path, start_method, "--timeout", "3"
+    )
 
     assert run.returncode == 1, run.output
-    assert set(pids) == {"left-child", "left-grandchild", "crashed-child", "crashed-grandchild"}
+    assert set(pids) == {
+        f"{test}-{kind}" for test in ("left", "crashed", "hung") for kind in ("child", "grandchild")
+    }
     assert left == {}, run.output
     assert re.search(
         rf"LeftProcessesWarning: {ROBUSTNESS}\.LeftChildrenTests\.test_leaves_children left 2 "
@@ -466,9 +474,16 @@ def test_processes_left_by_tests_end_with_the_run(sample, start_method, tmp_path
         run.stderr,
         re.M,
     ), run.output
+    assert re.search(
+        rf"LeftProcessesWarning: {ROBUSTNESS}\.HangLeavingChildrenTests\.test_hangs_leaving_children "
+        rf"left 2 processes running when worker [12] \(pid \d+\) was lost: pid \d+ \(sleep 300\), "
+        rf"pid \d+ \(sleep 300\)\. They were ended\.$",
+        run.stderr,
+        re.M,
+    ), run.output
     assert passed(run) == passing_class_tests() | {
         f"{name}.{test}"
-        for name in ("LeftChildrenTests", "CrashLeavingChildrenTests")
+        for name in ("LeftChildrenTests", "CrashLeavingChildrenTests", "HangLeavingChildrenTests")
         for test in ("test_a_before", "test_z_after")
     } | {"LeftChildrenTests.test_leaves_children"}
     assert run.leftovers == []

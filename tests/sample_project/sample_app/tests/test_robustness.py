@@ -111,6 +111,12 @@ if "children" in CASES:
             leave_sleepers("crashed")
             os._exit(3)
 
+    class HangLeavingChildrenTests(Checks, SimpleTestCase):
+        def test_hangs_leaving_children(self):
+            leave_sleepers("hung")
+            while True:
+                pass
+
 
 if "interrupted-with-children" in CASES:
 
