@@ -54,29 +54,46 @@ def test_a_group_that_ignores_sigterm_is_killed(group):
 
 
 WATCH = """
-import os, subprocess
+import os, shutil, signal, subprocess, sys
+from multiprocessing.util import spawnv_passfds
 from django_overlay.runner import process_groups
+
+def show(left):
+    print(left and (left[0], sorted(left[1].values())))
 
 watch = process_groups.SpawnWatch(os.getpgid(0))
 watch.look(0)
-subprocess.run(["sh", "-c", "true"], check=True)
+subprocess.run(["true"], check=True)
 watch.look(1)
 child = subprocess.Popen(["sleep", "300"])
 watch.look(2)
-# Still there: not the next test's doing.
 watch.look(3)
+show(watch.left_processes())
 child.kill()
 child.wait()
-watch.look(4)
-print(watch.starters)
+show(watch.left_processes())
+# Started from C, with no audit event: the class is named.
+pid = spawnv_passfds(os.fsencode(shutil.which("sleep")), ["sleep", "300"], ())
+show(watch.left_processes())
+os.kill(pid, signal.SIGKILL)
+os.waitpid(pid, 0)
 """
 
 
-def test_a_watch_sees_children_started_and_reaped_and_nothing_else():
-    # In a process of its own: this one may have children already (memcached).
+def test_a_watch_names_the_tests_that_started_processes():
+    # A session of its own: this process's group has others (memcached).
     output = subprocess.run(
-        [sys.executable, "-c", WATCH], capture_output=True, text=True, check=True
+        [sys.executable, "-c", WATCH],
+        capture_output=True,
+        text=True,
+        check=True,
+        start_new_session=True,
     ).stdout
 
-    # Without os.waitid() (macOS may lack it) a child is seen once reaped.
-    assert output.strip() == ("[1, 2, 4]" if hasattr(os, "waitid") else "[1, 4]")
+    assert output.splitlines() == [
+        "([1, 2], ['sleep 300'])",
+        # The child reaped: the class is named, but nothing is left.
+        "None",
+        # Without os.waitid() (macOS may lack it) a child is seen once reaped.
+        "([None], ['sleep 300'])" if hasattr(os, "waitid") else "None",
+    ]

@@ -17,14 +17,16 @@ terminal there is nothing to stop it.
 
 Telling which test left processes must cost next to nothing for the tests
 that leave none: listing a group's members means reading every process's
-/proc entry (or running ps), milliseconds. So the worker looks only where a
-process may have been started: after each test it asks whether it has a
-child it did not have at the last look (waitid() with WNOWAIT, which reaps
-nothing) or has reaped one since (the children's resource usage grew: a
-double fork's middle process was waited for). Only after a class in which
-that happened does it list its group; what it finds is named, with the tests
-that started processes, in a warning. What setUpClass starts is counted with
-the class's first test: one look per test, not two.
+/proc entry (or running ps), milliseconds. So the worker lists its group
+only after a class during which a process was started: an audit hook
+(sys.addaudithook) notes Python's calls that start one (subprocess.Popen,
+os.fork, os.posix_spawn, os.system), which names the test that made them at
+the cost of an attribute read per test. What starts a process from C (a C
+extension's fork(), multiprocessing's spawn) raises no audit event: at the
+end of each class the worker also asks whether it has a child it did not
+have before (waitid() with WNOWAIT, which reaps nothing) or has reaped one
+(the children's resource usage grew), and then names the class. What
+setUpClass starts is named with the class's first test.
 
 Windows has no process groups to kill: there a worker's descendants are left
 to end on their own (docs/platforms.md).
@@ -33,6 +35,7 @@ to end on their own (docs/platforms.md).
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -46,6 +49,11 @@ POLL_SECONDS = 0.01
 PROC = Path("/proc")
 # Longest command line a warning quotes.
 COMMAND_CHARS = 80
+# The audit events of Python's calls that start a process (os.popen and
+# os.spawn*() go through subprocess.Popen and os.fork).
+SPAWN_EVENTS = frozenset(
+    {"os.fork", "os.forkpty", "os.posix_spawn", "os.system", "subprocess.Popen"}
+)
 
 
 class LeftProcessesWarning(RuntimeWarning):
@@ -62,31 +70,33 @@ def start_own_group():
 
 class SpawnWatch:
     """
-    In a worker: after which tests a process may have been started, and at
-    the end of each task, which processes were left in the group.
+    In a worker: during which tests a process was started, and at the end of
+    each task, which processes were left in the group.
     """
 
     def __init__(self, group):
         self.group = group
+        self.spawned = False
         self.usage = self._children_usage()
         self.had_children = False
-        # Indexes in the task of the tests during which a process may have
-        # been started (the first test's include setUpClass); None for
-        # tearDownClass.
+        # Indexes in the task of the tests during which a process was
+        # started (the first test's include setUpClass); None for the class
+        # as a whole.
         self.starters = []
         # Processes named already, which are not named again.
         self.reported = set()
+        sys.addaudithook(self._audit)
+
+    def _audit(self, event, args):
+        if event in SPAWN_EVENTS:
+            self.spawned = True
 
     def look(self, index):
         """At the end of a test (index None: of the class)."""
-        usage = self._children_usage()
-        reaped, self.usage = usage != self.usage, usage
-        # A child that has been there since an earlier look is not this
-        # test's doing.
-        has_children = self._has_children()
-        started, self.had_children = has_children and not self.had_children, has_children
-        if (reaped or started) and index not in self.starters:
-            self.starters.append(index)
+        if self.spawned:
+            self.spawned = False
+            if index not in self.starters:
+                self.starters.append(index)
 
     def left_processes(self):
         """
@@ -94,6 +104,12 @@ class SpawnWatch:
         processes it left that were not named yet, or None.
         """
         self.look(None)
+        # A process started from C raises no audit event: the class as a
+        # whole is named for a child reaped or appeared since the last task.
+        usage, has_children = self._children_usage(), self._has_children()
+        if (usage != self.usage or (has_children and not self.had_children)) and not self.starters:
+            self.starters.append(None)
+        self.usage, self.had_children = usage, has_children
         starters, self.starters = self.starters, []
         if not starters:
             return None

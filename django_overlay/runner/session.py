@@ -235,7 +235,7 @@ class Session:
         """A class left processes running: named with the tests that may have started them."""
         names = [
             task.tests[index].id() if index is not None
-            else f"tearDownClass of {task.label}"
+            else task.label
             for index in starters
         ]
         count = len(processes)
