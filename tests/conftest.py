@@ -8,6 +8,7 @@ own, all empty, so that a file the run leaves anywhere it may write shows up.
 to see which tests fail without the overlay.
 """
 
+import contextlib
 import multiprocessing
 import os
 import shutil
@@ -223,8 +224,31 @@ def kill_process_tree(process):
         subprocess.run(
             ["taskkill", "/F", "/T", "/PID", str(process.pid)], capture_output=True, check=False
         )
-    else:
-        os.killpg(process.pid, signal.SIGKILL)
+        return
+    # Each worker leads a session and process group of its own, with what its
+    # tests started.
+    for pid in descendants(process.pid):
+        for kill in (os.killpg, os.kill):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                kill(pid, signal.SIGKILL)
+    os.killpg(process.pid, signal.SIGKILL)
+
+
+def descendants(pid):
+    """The pids of a process's descendants, as ps lists them (Linux and macOS)."""
+    table = subprocess.run(
+        ["ps", "-A", "-o", "pid=,ppid="], capture_output=True, text=True, check=True
+    ).stdout
+    children = {}
+    for line in table.splitlines():
+        child, parent = map(int, line.split())
+        children.setdefault(parent, []).append(child)
+    found, parents = [], [pid]
+    while parents:
+        below = children.get(parents.pop(), [])
+        found += below
+        parents += below
+    return found
 
 
 def run_bounded(command, cwd, env, timeout, interrupt=None):

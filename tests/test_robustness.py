@@ -9,12 +9,15 @@ tests fail (a hang fails at the run's time limit).
 """
 
 import json
+import os
 import re
 import signal
+import sys
+from pathlib import Path
 
 import pytest
 
-from conftest import Interrupt
+from conftest import Interrupt, SampleProject
 
 ROBUSTNESS = "sample_app.tests.test_robustness"
 START_METHODS = ["spawn", "fork"]
@@ -448,6 +451,131 @@ def test_crash_loop_ends_the_run(sample):
     ), run.output
     # Each by name.
     assert f"\n  {ROBUSTNESS}.CrashLoopTests.test_exits_4\n" in run.stderr, run.output
+    assert run.leftovers == []
+
+
+def running(pid):
+    """Whether the process is there and not a zombie (PID 1 may be slow to reap orphans)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+def run_leaving_children(
+    sample, cases, tmp_path, start_method, *arguments, through_cat=True, **kwargs
+):
+    """
+    Run cases whose tests leave processes, with the run's stdout through
+    `| cat` as CI pipes it (or read by this process, whose pipes also end
+    only when every process holding them has closed them): the run, the pids
+    the tests recorded by name, and those still running afterwards (which
+    are then killed).
+    """
+    children = tmp_path / "children"
+    children.mkdir()
+    piped = SampleProject(
+        sample.root,
+        sample.database,
+        sample.with_overlay,
+        python=("bash", "-o", "pipefail", "-c", '"$0" "$@" | cat', sys.executable),
+    ) if through_cat else sample
+    try:
+        # Without process groups the run ends only at its time limit.
+        run = run_cases(
+            piped,
+            cases,
+            *arguments,
+            start_method=start_method,
+            env={"SAMPLE_CHILDREN_DIR": str(children)},
+            timeout=60,
+            **kwargs,
+        )
+    finally:
+        pids = {path.name: int(path.read_text()) for path in children.iterdir()}
+        left = {name: pid for name, pid in pids.items() if running(pid)}
+        for pid in left.values():
+            os.kill(pid, signal.SIGKILL)
+    return run, pids, left
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="looks for the processes in /proc")
+@pytest.mark.parametrize("start_method", START_METHODS)
+def test_processes_left_by_tests_end_with_the_run(sample, start_method, tmp_path):
+    """
+    A test leaves a sleeping child and a grandchild whose parent exited;
+    another does the same and kills its worker; a third does the same and
+    hangs until --timeout ends its worker. All hold the run's stdout, which
+    goes through `| cat`: the pipeline ends with the run, no process is left,
+    and each test is named in a warning.
+    """
+    run, pids, left = run_leaving_children(
+        sample, ["children"], tmp_path, start_method, "--timeout", "3"
+    )
+
+    assert run.returncode == 1, run.output
+    assert set(pids) == {
+        f"{test}-{kind}" for test in ("left", "crashed", "hung") for kind in ("child", "grandchild")
+    }
+    assert left == {}, run.output
+    assert re.search(
+        rf"LeftProcessesWarning: {ROBUSTNESS}\.LeftChildrenTests\.test_leaves_children left 2 "
+        rf"processes running: pid \d+ \(sleep 300\), pid \d+ \(sleep 300\)\. They end with "
+        rf"worker [12] \(pid \d+\)\.$",
+        run.stderr,
+        re.M,
+    ), run.output
+    assert re.search(
+        rf"LeftProcessesWarning: {ROBUSTNESS}\.CrashLeavingChildrenTests\.test_crashes_leaving_children "
+        rf"left 2 processes running when worker [12] \(pid \d+\) was lost: pid \d+ \(sleep 300\), "
+        rf"pid \d+ \(sleep 300\)\. They were ended\.$",
+        run.stderr,
+        re.M,
+    ), run.output
+    assert re.search(
+        rf"LeftProcessesWarning: {ROBUSTNESS}\.HangLeavingChildrenTests\.test_hangs_leaving_children "
+        rf"left 2 processes running when worker [12] \(pid \d+\) was lost: pid \d+ \(sleep 300\), "
+        rf"pid \d+ \(sleep 300\)\. They were ended\.$",
+        run.stderr,
+        re.M,
+    ), run.output
+    assert passed(run) == passing_class_tests() | {
+        f"{name}.{test}"
+        for name in ("LeftChildrenTests", "CrashLeavingChildrenTests", "HangLeavingChildrenTests")
+        for test in ("test_a_before", "test_z_after")
+    } | {"LeftChildrenTests.test_leaves_children"}
+    assert run.leftovers == []
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="looks for the processes in /proc")
+@pytest.mark.parametrize(
+    "interrupt",
+    [
+        pytest.param(Interrupt(signal.SIGINT, "interrupt-me", to_group=True), id="ctrl-c"),
+        pytest.param(Interrupt(signal.SIGTERM, "interrupt-me", to_group=False), id="sigterm"),
+    ],
+)
+@pytest.mark.parametrize("start_method", START_METHODS)
+def test_processes_of_an_interrupted_run_end_with_it(sample, start_method, interrupt, tmp_path):
+    """
+    A terminal's Ctrl-C reaches the parent's process group only, which the
+    workers have left: the parent ends them and their groups. (Not through
+    `| cat`, which would get the Ctrl-C too.)
+    """
+    run, pids, left = run_leaving_children(
+        sample,
+        ["interrupted-with-children"],
+        tmp_path,
+        start_method,
+        through_cat=False,
+        interrupt=interrupt,
+    )
+
+    assert run.returncode == 1, run.output
+    assert "RunInterrupted: The run was interrupted" in run.stderr, run.output
+    assert set(pids) == {"interrupted-child", "interrupted-grandchild"}
+    assert left == {}, run.output
     assert run.leftovers == []
 
 

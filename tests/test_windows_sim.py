@@ -71,7 +71,7 @@ def test_the_simulation_takes_the_posix_apis_away():
         "try:\n    import fcntl\nexcept ImportError:\n    fcntl = None\n"
         "print(fcntl, hasattr(signal, 'SIGUSR1'), hasattr(signal, 'SIGALRM'),\n"
         "      hasattr(faulthandler, 'register'), hasattr(os, 'O_DIRECTORY'),\n"
-        "      hasattr(os, 'killpg'), hasattr(os, 'fork'),\n"
+        "      hasattr(os, 'killpg'), hasattr(os, 'setsid'), hasattr(os, 'fork'),\n"
         "      multiprocessing.get_start_method(), multiprocessing.get_all_start_methods())"
     )
     output = subprocess.run(
@@ -81,7 +81,9 @@ def test_the_simulation_takes_the_posix_apis_away():
         text=True,
         check=True,
     ).stdout
-    assert output.split() == ["None", "False", "False", "False", "False", "False", "False", "spawn", "['spawn']"]
+    assert output.split() == [
+        "None", "False", "False", "False", "False", "False", "False", "False", "spawn", "['spawn']"
+    ]
 
 
 @pytest.mark.parametrize("database", ["sqlite-memory", "sqlite-file"], indirect=True)

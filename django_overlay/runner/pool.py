@@ -8,8 +8,10 @@ it knows at once which worker died and what it was running. A worker whose
 step outlives its deadline writes the stacks of its threads into a file of
 its own and ends itself (watchdog.py); the parent reads the file, and kills a
 worker that is still there a grace period later. No signal is involved, so
-the same runs on every platform. What to do about a lost worker is the
-session's business (session.py): the pool only reports it.
+the same runs on every platform. On POSIX each worker leads a process group
+of its own, which the pool ends with the worker (process_groups.py). What to
+do about a lost worker is the session's business (session.py): the pool
+only reports it.
 """
 
 import os
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 from pathlib import Path
 
+from . import process_groups
 from .watchdog import StepWatchdog, read_stacks
 
 # How often to look at should_stop() while workers are busy: Ctrl-C's first
@@ -52,20 +55,25 @@ NOT_RUNNING = -1
 # The signals a console sends every process attached to it.
 INTERRUPTS = [signal.SIGINT, *filter(None, [getattr(signal, "SIGBREAK", None)])]
 
-# In a worker process: the parent end of the pipe, for send_to_parent(), and
-# the shared position.
+# In a worker process: the parent end of the pipe, for send_to_parent(), the
+# shared position, and what looks for processes its tests leave.
 _parent = None
 _position = None
+_spawn_watch = None
 
 
 def serve(connection, position, worker_id, initializer, initargs, timeout, stacks_path):
     """Body of a worker process: initialise, then run tasks until told to stop."""
-    global _parent, _position
+    global _parent, _position, _spawn_watch
     _parent, _position = connection, position
     try:
-        # Ctrl-C (and Ctrl-Break on Windows) reaches the whole process group
-        # or console; the parent decides what stops, and ends a worker with
-        # SIGTERM, whose handler a forked worker inherited.
+        # First: whatever the worker starts from here on is in its group.
+        if (group := process_groups.start_own_group()) is not None:
+            _spawn_watch = process_groups.SpawnWatch(group)
+        # Ctrl-C (and Ctrl-Break on Windows) reaches the whole console, and
+        # a signal to the parent's process group still reaches a worker that
+        # has no group of its own; the parent decides what stops, and ends a
+        # worker with SIGTERM, whose handler a forked worker inherited.
         for signum in INTERRUPTS:
             signal.signal(signum, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -85,6 +93,8 @@ def serve(connection, position, worker_id, initializer, initargs, timeout, stack
             report_escape(connection, number, error)
             return
         position[SINCE] = 0
+        if _spawn_watch is not None and (left := _spawn_watch.left_processes()):
+            connection.send(("left_processes", number, left))
         connection.send(outcome)
 
 
@@ -110,6 +120,8 @@ def mark_test_started(index):
 
 def mark_test_stopped(index):
     _position[:] = [NOT_RUNNING, time.monotonic(), index + 1]
+    if _spawn_watch is not None:
+        _spawn_watch.look(index)
 
 
 def _receive(connection):
@@ -190,6 +202,9 @@ class WorkerLost:
     start_failure: str | None = None
     # (exception name, traceback) of what escaped the task, which ended it.
     escaped: tuple | None = None
+    # pid -> command line of the processes left in its group, which were
+    # ended with it.
+    left_processes: dict | None = None
 
 
 class Worker:
@@ -206,6 +221,10 @@ class Worker:
         # Its end of the pipe is closed: it exited or is about to.
         self.hung_up = False
         self.escaped = None
+        # Its process group (process_groups.py), where there are groups.
+        self.group = process.pid if process_groups.SUPPORTED else None
+        # Processes in it that it has named already.
+        self.reported_processes = set()
 
     def __repr__(self):
         return f"worker {self.slot} (pid {self.process.pid})"
@@ -352,6 +371,8 @@ class WorkerPool:
             # It exits after sending this: lost, as if it had died.
             worker.escaped, worker.hung_up = message[2], True
         else:
+            if kind == "left_processes":
+                worker.reported_processes.update(message[2][1])
             if kind == "done":
                 worker.task = None
             yield Message(worker, kind, message[1], message[2])
@@ -371,6 +392,8 @@ class WorkerPool:
 
     def _lose(self, worker, description, timed_out=False):
         worker.process.join()
+        left = process_groups.members(worker.group, exclude=worker.reported_processes)
+        process_groups.end_groups([worker.group] if worker.group is not None else [])
         del self.workers[worker.slot]
         worker.connection.close()
         stacks = None
@@ -381,7 +404,7 @@ class WorkerPool:
         if stacks is not None:
             description, timed_out = "ended at its deadline", True
         return WorkerLost(
-            worker, description, timed_out, stacks, worker.start_failure, worker.escaped
+            worker, description, timed_out, stacks, worker.start_failure, worker.escaped, left
         )
 
     def stop(self, abandon=False):
@@ -410,6 +433,11 @@ class WorkerPool:
                 worker.process.kill()
                 worker.process.join()
             worker.connection.close()
+        # What the workers' tests left running ends with them, and so lets go
+        # of the run's stdout and stderr.
+        process_groups.end_groups(
+            [worker.group for worker in self.workers.values() if worker.group is not None]
+        )
         self.workers.clear()
         if self.stacks_directory is not None:
             shutil.rmtree(self.stacks_directory, ignore_errors=True)

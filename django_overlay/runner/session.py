@@ -18,6 +18,7 @@ import signal
 import threading
 import time
 import unittest
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,6 +29,7 @@ from . import durations
 from .order_record import OrderRecord
 from .outcomes import RunInterrupted, TestTimedOut, WorkerCrashError, crash_error
 from .pool import WorkerPool
+from .process_groups import LeftProcessesWarning, describe
 from .scheduling import LongestFirst, Task, class_label, kind_of
 
 # Events that make a test count as failed (workers send addSubTest only for
@@ -227,6 +229,8 @@ class Session:
         task = self.tasks[message.task_number]
         if message.kind == "events":
             self.replay(task, message.payload)
+        elif message.kind == "left_processes":
+            self.warn_left_processes(task, *message.payload)
         elif message.kind == "done":
             _, events = message.payload
             self.replay(task, events)
@@ -250,6 +254,21 @@ class Session:
                     self.progress.test_stopped(task.worker.slot, task.failed)
                 task.failed = False
 
+    def warn_left_processes(self, task, starters, processes):
+        """A class left processes running: named with the tests that may have started them."""
+        names = [
+            task.tests[index].id() if index is not None
+            else task.label
+            for index in starters
+        ]
+        count = len(processes)
+        warnings.warn(
+            f"{' or '.join(names)} left {count} process{'es' if count > 1 else ''} "
+            f"running: {describe(processes)}. They end with {task.worker!r}.",
+            LeftProcessesWarning,
+            stacklevel=2,
+        )
+
     def show_running(self, pool):
         for worker in pool.workers.values():
             index = worker.running_test() if worker.task else None
@@ -272,6 +291,8 @@ class Session:
             how = f"was replaced after {lost.escaped[0]} escaped unittest"
         else:
             how = f"died ({lost.description})"
+        if lost.left_processes:
+            self.warn_processes_of_lost(lost, task)
         if task is None:
             self.report_error(
                 unittest.suite._ErrorHolder(f"{worker!r}"), f"{worker!r} {how} between tests."
@@ -284,6 +305,22 @@ class Session:
             # its replacement clones its databases afresh.
             connections.close_all()
             pool.start(worker.slot, (replace(self.worker_setup, fresh_databases=True),))
+
+    def warn_processes_of_lost(self, lost, task):
+        """A lost worker left processes in its group, which the pool ended."""
+        if task is None:
+            culprit = f"{lost.worker!r}"
+        elif (running := lost.worker.running_test()) is not None:
+            culprit = task.tests[running].id()
+        else:
+            culprit = f"the class fixtures of {task.label}"
+        count = len(lost.left_processes)
+        warnings.warn(
+            f"{culprit} left {count} process{'es' if count > 1 else ''} running when "
+            f"{lost.worker!r} was lost: {describe(lost.left_processes)}. They were ended.",
+            LeftProcessesWarning,
+            stacklevel=2,
+        )
 
     def report_start_failure(self, lost):
         """

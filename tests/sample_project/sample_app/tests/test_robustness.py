@@ -19,6 +19,7 @@ import threading
 import time
 import unittest
 import weakref
+from pathlib import Path
 
 from django.test import SimpleTestCase, TransactionTestCase
 
@@ -122,6 +123,46 @@ if "hang-holding-the-gil" in CASES:
             # A PyDLL call keeps the GIL: no Python thread of the worker runs
             # again, as in a C extension stuck without releasing it.
             ctypes.PyDLL(None).sleep(60)
+
+
+def leave_sleepers(name):
+    """
+    Start a child that sleeps and a grandchild whose parent has exited (a
+    double fork), both holding the run's stdout and stderr, and leave their
+    pids in SAMPLE_CHILDREN_DIR for the pytest test to look for.
+    """
+    directory = Path(os.environ["SAMPLE_CHILDREN_DIR"])
+    child = subprocess.Popen(["sleep", "300"])
+    (directory / f"{name}-child").write_text(str(child.pid))
+    grandchild = directory / f"{name}-grandchild"
+    subprocess.run(["sh", "-c", f'sleep 300 & echo $! > "{grandchild}"'], check=True)
+
+
+if "children" in CASES:
+
+    class LeftChildrenTests(Checks, SimpleTestCase):
+        def test_leaves_children(self):
+            leave_sleepers("left")
+
+    class CrashLeavingChildrenTests(Checks, SimpleTestCase):
+        def test_crashes_leaving_children(self):
+            leave_sleepers("crashed")
+            os._exit(3)
+
+    class HangLeavingChildrenTests(Checks, SimpleTestCase):
+        def test_hangs_leaving_children(self):
+            leave_sleepers("hung")
+            while True:
+                pass
+
+
+if "interrupted-with-children" in CASES:
+
+    class InterruptedWithChildrenTests(Checks, SimpleTestCase):
+        def test_waits_with_children(self):
+            leave_sleepers("interrupted")
+            record("interrupt-me")
+            time.sleep(60)
 
 
 if "crash-loop" in CASES:
