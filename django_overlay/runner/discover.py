@@ -1,10 +1,11 @@
 """
 Replacements for methods of django.test.runner.DiscoverRunner: the options of
-a run (--start-method, --isolate-cache, --shard, --junit-xml; for parallel
-runs --timeout, --max-worker-restarts, --max-crashes-per-class,
---durations-file, --progress), one
-process for backends that cannot clone, taking the run's shard of the suite,
-and handing the options to the parallel suite.
+a run (--start-method, --isolate-cache, --reuse-schema,
+--drop-schema-templates, --shard, --junit-xml; for parallel runs --timeout,
+--max-worker-restarts, --max-crashes-per-class, --durations-file,
+--progress), one process for backends that cannot clone, taking the run's
+shard of the suite, handing the options to the parallel suite, and the
+schema template options to the setup of the test databases.
 """
 
 import argparse
@@ -20,7 +21,7 @@ from django.db import connections
 
 from .. import caches, patches
 from ..start_method import apply_start_method, argument_type, requested_start_method
-from . import durations, junit, processes, sharding
+from . import durations, junit, processes, schema_templates, sharding
 from .session import CRASHES_PER_CLASS, RunOptions
 
 TIMEOUT_VARIABLE = "DJANGO_TEST_TIMEOUT"
@@ -157,6 +158,21 @@ def add_arguments(cls, parser):
             "worker either way."
         ),
     )
+    parser.add_argument(
+        "--reuse-schema",
+        action="store_true",
+        help=(
+            "Clone each test database from a template of the schema an earlier "
+            "run migrated, while the migrations, models, settings, routers and "
+            "Django version it was made from are unchanged; else migrate and "
+            f"keep a new template (also ${schema_templates.ENVIRONMENT_VARIABLE}=1)."
+        ),
+    )
+    parser.add_argument(
+        "--drop-schema-templates",
+        action="store_true",
+        help="Drop the schema templates of the run's test databases before setting them up.",
+    )
 
 
 def init(
@@ -169,6 +185,8 @@ def init(
     durations_file=None,
     progress=False,
     isolate_cache=False,
+    reuse_schema=False,
+    drop_schema_templates=False,
     durations_from_junit=None,
     shard=None,
     junit_xml=None,
@@ -195,6 +213,8 @@ def init(
         except argparse.ArgumentTypeError as error:
             raise CommandError(f"${TIMEOUT_VARIABLE}: {error}") from None
     self.isolate_cache = caches.requested_isolation(isolate_cache)
+    self.reuse_schema = schema_templates.requested_reuse(reuse_schema)
+    self.drop_schema_templates = drop_schema_templates
     if chosen:
         apply_start_method(chosen)
     patches.original(init)(self, *args, **kwargs)
@@ -224,6 +244,14 @@ def init(
             self.log(f"--parallel auto: {count} process{'es' if count > 1 else ''}, from {why}.")
     if self.parallel > 1:
         fall_back_to_one_process(self)
+
+
+def setup_databases(self, **kwargs):
+    """Upstream's, with the schema templates the run asks for."""
+    with schema_templates.requested(
+        getattr(self, "reuse_schema", False), getattr(self, "drop_schema_templates", False)
+    ):
+        return patches.original(setup_databases)(self, **kwargs)
 
 
 def build_suite(self, *args, **kwargs):

@@ -1,0 +1,299 @@
+"""
+--reuse-schema: an alias's test database cloned from a template of the
+schema an earlier run migrated, while nothing that decides what migrate makes
+has changed.
+
+After migrating an alias's test database, the run keeps a copy of it, named
+after the fingerprint of everything that decided what migrate made
+(runner/schema_fingerprint.py). A later run whose fingerprint is the same
+clones that copy instead of migrating, with the machinery that makes the
+workers' clones: CREATE DATABASE ... TEMPLATE on PostgreSQL, SQLite's
+backup() from a file in the overlay's cache directory. Anything changed
+migrates, and says in one line what changed; the new template is kept beside
+the older ones, of which the newest KEPT_TEMPLATES per alias stay (SQLite's:
+the newest used). --drop-schema-templates drops them all first.
+
+Two runs may build the same template at once: each copies the test database
+under a name of its own (the template's followed by its process id) and then
+renames it; the second rename finds the template made and drops its copy.
+A template's name says what it is (backends/guard.py), and every drop and
+every build goes through guard.check_template() first.
+
+A run without --reuse-schema neither reads nor makes templates: this module
+is asked only while DiscoverRunner.setup_databases() runs with the option
+(requested()), and then only by runner.alias_copies for a test database it is
+about to create, not one --keepdb keeps.
+"""
+
+import json
+import os
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.core.management import CommandError
+
+from ..backends import guard
+from ..paths import project_key
+from . import alias_copies, schema_fingerprint
+from .atomic_files import replace, write_atomically
+
+ENVIRONMENT_VARIABLE = "DJANGO_TEST_REUSE_SCHEMA"
+# Per alias: the newest two let a run on another branch, and back, reuse both.
+KEPT_TEMPLATES = 2
+# A template's name beyond its prefix: "_schema_", 12 digits, "_" and a process id.
+NAME_SUFFIX_LENGTH = len("_schema_") + 12 + 8
+
+
+@dataclass(frozen=True)
+class Request:
+    reuse: bool
+    drop_all: bool
+
+
+_request = None
+
+
+def requested_reuse(option=False):
+    """Whether --reuse-schema or DJANGO_TEST_REUSE_SCHEMA asks for templates."""
+    if option:
+        return True
+    value = os.environ.get(ENVIRONMENT_VARIABLE, "")
+    if value not in {"", "0", "1"}:
+        raise CommandError(f"{ENVIRONMENT_VARIABLE}={value!r}: expected 1 or 0")
+    return value == "1"
+
+
+@contextmanager
+def requested(reuse, drop_all):
+    """While active, test databases created for their aliases use templates as asked."""
+    global _request
+    previous = _request
+    _request = Request(reuse, drop_all) if reuse or drop_all else None
+    try:
+        yield
+    finally:
+        _request = previous
+
+
+def active(connection):
+    return _request is not None and connection.vendor in STORES
+
+
+def create_test_db(connection, test_name, migrate, *, verbosity, serialize):
+    """
+    Make connection's test database test_name, which does not exist yet:
+    cloned from the template of today's fingerprint, else by migrate()
+    (upstream's create_test_db()) and then kept as that template. Return the
+    test database's name.
+    """
+    store = STORES[connection.vendor](connection)
+    if _request.drop_all:
+        for template in store.templates(building_too=True):
+            store.drop(template)
+        store.record_path.unlink(missing_ok=True)
+    if not _request.reuse:
+        return migrate()
+    parts = schema_fingerprint.fingerprint(connection)
+    template = store.name(schema_fingerprint.digest(parts))
+    if store.exists(template):
+        if _clone(store, template, test_name, verbosity=verbosity, serialize=serialize):
+            return test_name
+        reason = "cloning its template failed"
+    else:
+        reason = _why_not_kept(store, parts)
+    _say(connection, verbosity, f"Migrating the test database for alias '{connection.alias}', "
+                                f"then keeping its schema as a template: {reason}.")
+    test_name = migrate()
+    store.save(test_name, template)
+    write_atomically(
+        store.record_path, lambda file: file.write(json.dumps({"parts": parts}).encode())
+    )
+    for old in store.templates()[KEPT_TEMPLATES:]:
+        store.drop(old)
+    return test_name
+
+
+def _why_not_kept(store, parts):
+    try:
+        earlier = json.loads(store.record_path.read_bytes())["parts"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "no template was kept yet"
+    return schema_fingerprint.what_changed(earlier, parts) or "its template is gone"
+
+
+def _clone(store, template, test_name, *, verbosity, serialize):
+    """
+    Make test_name a clone of template and finish it as upstream's
+    create_test_db() does after migrate; False if that failed (said).
+    """
+    connection = store.connection
+    creation = connection.creation
+    if verbosity >= 1:
+        display = creation._get_database_display_str(verbosity, test_name)
+        creation.log(f"Creating test database for alias {display} from its schema "
+                     f"template {template!r}...")
+    old_name = connection.settings_dict["NAME"]
+    alias_copies.use_name(connection, test_name)
+    try:
+        store.clone(template, test_name)
+    except guard.NotATestName:
+        raise
+    except Exception as error:
+        _say(connection, verbosity, f"Cloning the schema template {template!r} failed ({error}).")
+        connection.close()
+        if alias_copies.database_exists(connection, test_name):
+            creation._destroy_test_db(test_name, verbosity)
+        alias_copies.use_name(connection, old_name)
+        return False
+    store.used(template)
+    alias_copies.finish_copy(connection, serialize)
+    return True
+
+
+def _say(connection, verbosity, line):
+    if verbosity >= 1:
+        connection.creation.log(line)
+
+
+def _records_directory():
+    return guard.template_directory() / project_key()
+
+
+class PostgreSQLTemplates:
+    """An alias's templates on its server, named after its test database."""
+
+    def __init__(self, connection):
+        self.connection = connection
+        self.creation = connection.creation
+        test_name = self.creation._get_test_db_name()
+        self.prefix = test_name[: connection.ops.max_name_length() - NAME_SUFFIX_LENGTH]
+        self.record_path = _records_directory() / f"{connection.alias}.json"
+
+    def name(self, digest):
+        return f"{self.prefix}_schema_{digest}"
+
+    def exists(self, name):
+        with self.creation._nodb_cursor() as cursor:
+            return self.creation._database_exists(cursor, name)
+
+    def clone(self, template, test_name):
+        from ..backends import postgresql
+
+        postgresql.copy_database(self.creation, template, test_name, end_sessions=False)
+
+    def save(self, test_name, template):
+        from ..backends import postgresql
+
+        building = f"{template}_{os.getpid()}"
+        guard.check_template(self.connection, building)
+        guard.check_template(self.connection, template)
+        # A template is copied only while no one is connected to it.
+        self.connection.close()
+        self.connection.close_pool()
+        postgresql.copy_database(self.creation, test_name, building)
+        quote = self.connection.ops.quote_name
+        with self.creation._nodb_cursor() as cursor:
+            try:
+                postgresql._execute(
+                    cursor, f"ALTER DATABASE {quote(building)} RENAME TO {quote(template)}"
+                )
+            except postgresql.errors.DuplicateDatabase:
+                # Another run built it meanwhile.
+                cursor.execute(f"DROP DATABASE {quote(building)}")
+
+    def templates(self, building_too=False):
+        """The alias's templates, newest first."""
+        with self.creation._nodb_cursor() as cursor:
+            cursor.execute(
+                "SELECT datname FROM pg_catalog.pg_database "
+                "WHERE starts_with(datname, %s) ORDER BY oid DESC",
+                [f"{self.prefix}_schema_"],
+            )
+            names = [name for (name,) in cursor.fetchall()]
+        return [name for name in names if _is_template(name, self.prefix, building_too)]
+
+    def used(self, template):
+        """PostgreSQL keeps the newest made: a database has no time of last use."""
+
+    def drop(self, name):
+        guard.check_template(self.connection, name)
+        with self.creation._nodb_cursor() as cursor:
+            try:
+                cursor.execute(f"DROP DATABASE IF EXISTS {self.connection.ops.quote_name(name)}")
+            except Exception as error:
+                # Another run clones it at the moment: dropped next time.
+                self.creation.log(f"Could not drop the schema template {name!r} ({error}).")
+
+
+class SQLiteTemplates:
+    """An alias's templates, files in the project's schema directory."""
+
+    def __init__(self, connection):
+        self.connection = connection
+        self.directory = _records_directory()
+        self.record_path = self.directory / f"{connection.alias}.json"
+
+    def name(self, digest):
+        return str(self.directory / f"{self.connection.alias}_schema_{digest}.sqlite3")
+
+    def exists(self, name):
+        return os.path.exists(name)
+
+    def clone(self, template, test_name):
+        self.connection.ensure_connection()
+        source = sqlite3.connect(f"{Path(template).as_uri()}?mode=ro", uri=True)
+        try:
+            source.backup(self.connection.connection)
+        finally:
+            source.close()
+
+    def save(self, test_name, template):
+        root, extension = os.path.splitext(template)
+        building = f"{root}_{os.getpid()}{extension}"
+        guard.check_template(self.connection, building)
+        guard.check_template(self.connection, template)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.connection.ensure_connection()
+        target = sqlite3.connect(building)
+        try:
+            self.connection.connection.backup(target)
+        finally:
+            target.close()
+        # The same schema either way: the last rename wins.
+        replace(building, template)
+
+    def templates(self, building_too=False):
+        """The alias's templates, the newest used first."""
+        paths = [
+            path for path in self.directory.glob(f"{self.connection.alias}_schema_*.sqlite3")
+            if _is_template(path.name.removesuffix(".sqlite3"), self.connection.alias,
+                            building_too)
+        ]
+        return [str(path) for path in sorted(paths, key=_modified, reverse=True)]
+
+    def used(self, template):
+        os.utime(template)
+
+    def drop(self, name):
+        guard.check_template(self.connection, name)
+        Path(name).unlink(missing_ok=True)
+
+
+def _is_template(name, prefix, building_too):
+    matched = guard.TEMPLATE.fullmatch(name)
+    if not matched or matched["prefix"] != prefix:
+        return False
+    # Beyond the prefix, "_schema_" and 12 digits; a copy being built has its process id too.
+    return building_too or len(name) == len(prefix) + len("_schema_") + 12
+
+
+def _modified(path):
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return 0
+
+
+STORES = {"postgresql": PostgreSQLTemplates, "sqlite": SQLiteTemplates}
