@@ -10,9 +10,11 @@ handlers make tables and rows; and end to end, two runs of a small project's
 manage.py test, one after the other.
 """
 
+import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import django
 import pytest
@@ -306,11 +308,14 @@ def test_fingerprint(change, reason, project_apps, use_databases, monkeypatch, t
 # End to end: two runs of a project's manage.py test.
 
 PROJECT_SETTINGS = '''
+import json
 import os
 SECRET_KEY = "not-secret"
 INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "shop"]
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+if os.environ.get("PROJECT_DATABASE"):
+    DATABASES = {"default": json.loads(os.environ["PROJECT_DATABASE"])}
 '''
 
 PROJECT_TESTS = '''
@@ -352,9 +357,11 @@ def write_project(root):
     (root / "shop" / "migrations" / "0001_initial.py").write_text(MIGRATION % 20)
 
 
-def run_project(root, cache, *arguments, with_overlay=True):
+def run_project(root, cache, *arguments, with_overlay=True, database=None):
     environment = {**os.environ, "DJANGO_OVERLAY_CACHE": str(cache),
                    "PYTHONDONTWRITEBYTECODE": "1"}
+    if database:
+        environment["PROJECT_DATABASE"] = json.dumps(database)
     environment.pop("DJANGO_SETTINGS_MODULE", None)
     environment.pop(schema_templates.ENVIRONMENT_VARIABLE, None)
     if not with_overlay:
@@ -409,3 +416,39 @@ def test_environment_variable_asks_too(tmp_path, cache, monkeypatch):
                          check=False)
     assert run.returncode != 0
     assert "expected 1 or 0" in run.stderr
+
+
+@pytest.mark.parametrize("database", ["sqlite-memory", "postgresql"])
+def test_two_runs_build_one_template_at_once(database, tmp_path, cache):
+    """Both pass, one template is left, and no copy either built on the way."""
+    root = tmp_path / "project"
+    write_project(root)
+    name = f"overlay_together_{PID}"
+    settings = None
+    if database == "postgresql":
+        server = SERVERS["postgresql"]()
+        settings = {**server.settings, "NAME": name}
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            runs = list(pool.map(
+                lambda number: run_project(
+                    root, cache, "--reuse-schema", "--parallel", "2",
+                    database=settings and {**settings, "TEST": {"NAME": f"test_{name}_{number}"}},
+                ),
+                ["a", "b"],
+            ))
+        for run in runs:
+            assert run.returncode == 0, run.stderr
+        if database == "postgresql":
+            left = sorted(each for each in server.databases() if each.startswith(f"test_{name}"))
+            # Named after NAME, not TEST NAME: the runs share it.
+            assert len(left) == 1
+            assert guard.TEMPLATE.fullmatch(left[0])
+        else:
+            assert len(list(cache.rglob("*.sqlite3"))) == 1
+            assert [path.name for path in cache.rglob("*") if path.name.startswith(".")] == []
+    finally:
+        if database == "postgresql":
+            for each in server.databases():
+                if each.startswith(f"test_{name}"):
+                    server.drop(each)

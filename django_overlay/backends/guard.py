@@ -20,8 +20,8 @@ making it, and a clone's before copying onto it, so SQLite's names are
 compared as files, never as strings.
 
 The schema templates of --reuse-schema (runner/schema_templates.py) are named
-so that nothing else is: on a server ``<test name>_schema_<12 hex digits>``
-(the test name cut short to fit), built under that name followed by
+so that nothing else is: on a server ``test_<NAME>_schema_<12 hex digits>``
+(cut short to fit), built under that name followed by
 ``_<process id>``; for SQLite a file of that form in the schema directory of
 the overlay's cache. check_template() refuses any other name, and a real
 database's.
@@ -133,6 +133,15 @@ def remember_test_name(alias, test_name):
     _test_names.setdefault(alias, set()).add(test_name)
 
 
+def template_prefix(real_name, max_length):
+    """
+    What a server's schema templates of the database real_name are named
+    after: the test database Django names after it by default, cut short so
+    that "_schema_", 12 digits, "_" and a process id fit in max_length.
+    """
+    return f"test_{real_name}"[: max_length - len("_schema_") - 12 - 8]
+
+
 def template_directory():
     """Where SQLite's schema templates are kept."""
     return cache_root() / "schemas"
@@ -156,8 +165,9 @@ def check_template(connection, name):
         if name in real_names:
             refuse_real("database", name)
         matched = TEMPLATE.fullmatch(name or "")
-        test_names = _test_names.get(connection.alias, {connection.settings_dict["NAME"]})
-        if matched and any(test_name.startswith(matched["prefix"]) for test_name in test_names):
+        real_name = _real_names.get(connection.alias, connection.settings_dict["NAME"])
+        prefix = template_prefix(real_name, connection.ops.max_name_length())
+        if matched and matched["prefix"] == prefix:
             return
     raise NotATestName(
         f"Refusing to drop or overwrite {name!r}: it is not named as a schema template "

@@ -13,7 +13,9 @@ migrates, and says in one line what changed; the new template is kept beside
 the older ones, of which the newest KEPT_TEMPLATES per alias stay (SQLite's:
 the newest used). --drop-schema-templates drops them all first.
 
-Two runs may build the same template at once: each copies the test database
+Two runs may build the same template at once (on a server, templates are
+named after the alias's NAME, not its TEST NAME, so CI jobs with test
+databases of their own share them): each copies the test database
 under a name of its own (the template's followed by its process id) and then
 renames it; the second rename finds the template made and drops its copy.
 A template's name says what it is (backends/guard.py), and every drop and
@@ -42,8 +44,6 @@ from .atomic_files import replace, write_atomically
 ENVIRONMENT_VARIABLE = "DJANGO_TEST_REUSE_SCHEMA"
 # Per alias: the newest two let a run on another branch, and back, reuse both.
 KEPT_TEMPLATES = 2
-# A template's name beyond its prefix: "_schema_", 12 digits, "_" and a process id.
-NAME_SUFFIX_LENGTH = len("_schema_") + 12 + 8
 
 
 @dataclass(frozen=True)
@@ -162,13 +162,18 @@ def _records_directory():
 
 
 class PostgreSQLTemplates:
-    """An alias's templates on its server, named after its test database."""
+    """
+    An alias's templates on its server, named after the test database its
+    NAME gives by default: runs whose TEST NAMEs differ (CI jobs sharing a
+    server) share them.
+    """
 
     def __init__(self, connection):
         self.connection = connection
         self.creation = connection.creation
-        test_name = self.creation._get_test_db_name()
-        self.prefix = test_name[: connection.ops.max_name_length() - NAME_SUFFIX_LENGTH]
+        self.prefix = guard.template_prefix(
+            connection.settings_dict["NAME"], connection.ops.max_name_length()
+        )
         self.record_path = _records_directory() / f"{connection.alias}.json"
 
     def name(self, digest):
