@@ -4,7 +4,7 @@ test database cloned from the template an earlier run kept is what migrating
 makes; anything migrate depends on, changed, rebuilds and says what changed;
 templates are named for the guard, kept newest first, and dropped on request.
 
-In this process on a SQLite file, in-memory SQLite and PostgreSQL, with the
+In this process on a SQLite file, in-memory SQLite, PostgreSQL and MariaDB, with the
 contrib apps auth and contenttypes, whose migrations and post_migrate
 handlers make tables and rows; and end to end, two runs of a small project's
 manage.py test, one after the other.
@@ -37,7 +37,7 @@ def cache(tmp_path, monkeypatch):
     return directory
 
 
-@pytest.fixture(params=["sqlite", "sqlite-memory", "postgresql"])
+@pytest.fixture(params=["sqlite", "sqlite-memory", "postgresql", "mariadb"])
 def backend(request, tmp_path):
     """One alias, default; afterwards its test database and templates are dropped."""
     name = f"overlay_reuse_{PID}"
@@ -56,7 +56,7 @@ def backend(request, tmp_path):
         backend.test_name = f"test_{name}"
     backend.param = request.param
     yield backend
-    if request.param == "postgresql":
+    if request.param in SERVERS:
         for database in backend.databases():
             if database.startswith(f"test_{name}"):
                 backend.drop(database)
@@ -66,6 +66,10 @@ def backend(request, tmp_path):
 def contrib_apps():
     with override_settings(INSTALLED_APPS=APPS):
         yield
+
+
+# A TEST CHARSET each backend takes (SQLite ignores it).
+CHARSETS = {"sqlite": "UTF8", "sqlite-memory": "UTF8", "postgresql": "UTF8", "mariadb": "utf8mb4"}
 
 
 def setup(reuse=True, drop_all=False, verbosity=1):
@@ -133,7 +137,7 @@ def test_a_changed_fingerprint_rebuilds_and_says_why(backend, use_databases, con
                                                      migrated, overlay, capsys):
     set_up_and_describe(backend, use_databases)
     backend.alias = {**backend.alias, "TEST": {**backend.alias.get("TEST", {}),
-                                               "CHARSET": "UTF8"}}
+                                               "CHARSET": CHARSETS[backend.param]}}
     migrated.clear()
     capsys.readouterr()
     set_up_and_describe(backend, use_databases)
@@ -418,16 +422,14 @@ def test_environment_variable_asks_too(tmp_path, cache, monkeypatch):
     assert "expected 1 or 0" in run.stderr
 
 
-@pytest.mark.parametrize("database", ["sqlite-memory", "postgresql"])
+@pytest.mark.parametrize("database", ["sqlite-memory", "postgresql", "mariadb"])
 def test_two_runs_build_one_template_at_once(database, tmp_path, cache):
     """Both pass, one template is left, and no copy either built on the way."""
     root = tmp_path / "project"
     write_project(root)
     name = f"overlay_together_{PID}"
-    settings = None
-    if database == "postgresql":
-        server = SERVERS["postgresql"]()
-        settings = {**server.settings, "NAME": name}
+    server = SERVERS.get(database) and SERVERS[database]()
+    settings = server and {**server.settings, "NAME": name}
     try:
         with ThreadPoolExecutor(2) as pool:
             runs = list(pool.map(
@@ -439,7 +441,7 @@ def test_two_runs_build_one_template_at_once(database, tmp_path, cache):
             ))
         for run in runs:
             assert run.returncode == 0, run.stderr
-        if database == "postgresql":
+        if server:
             left = sorted(each for each in server.databases() if each.startswith(f"test_{name}"))
             # Named after NAME, not TEST NAME: the runs share it.
             assert len(left) == 1
@@ -448,7 +450,7 @@ def test_two_runs_build_one_template_at_once(database, tmp_path, cache):
             assert len(list(cache.rglob("*.sqlite3"))) == 1
             assert [path.name for path in cache.rglob("*") if path.name.startswith(".")] == []
     finally:
-        if database == "postgresql":
+        if server:
             for each in server.databases():
                 if each.startswith(f"test_{name}"):
                     server.drop(each)

@@ -187,14 +187,18 @@ def _check_quoting(connection, name):
 
 def check_test_database(connection, name):
     """
-    Raise NotATestName unless name is the alias's test database, or a
-    worker's clone of it, and is neither a real database's NAME nor a name
+    Raise NotATestName unless name is the alias's test database, a worker's
+    clone of it, or one of its schema templates on a server, and is neither a real database's NAME nor a name
     that the backend's quoting cannot keep in one piece, and so would turn
     into another name, or into SQL, in the statement.
     """
     # SQLite's names are file paths, never put into SQL.
     if connection.vendor != "sqlite":
         _check_quoting(connection, name)
+        # A server's schema template is copied to and from as a test database is.
+        if TEMPLATE.fullmatch(name or ""):
+            check_template(connection, name)
+            return
     test_names = _test_names.get(connection.alias, {connection.settings_dict["NAME"]})
     real_names = list(_real_names.values())
     if connection.vendor == "sqlite":

@@ -310,13 +310,18 @@ def _copy_postgresql(source, target, name):
 
 
 def _copy_mysql(source, target, name):
-    creation = target.creation
+    copy_mysql_database(target, source.settings_dict["NAME"], name)
+
+
+def copy_mysql_database(connection, source_name, name):
+    """Create name, and copy source_name into it as a worker's clone is made."""
+    creation = connection.creation
     with creation._nodb_cursor() as cursor:
         cursor.execute(
-            f"CREATE DATABASE {target.ops.quote_name(name)} "
+            f"CREATE DATABASE {connection.ops.quote_name(name)} "
             f"{creation.sql_table_creation_suffix()}"
         )
-    creation._clone_db(source.settings_dict["NAME"], name)
+    creation._clone_db(source_name, name)
 
 
 def _copy_sqlite(source, target, name):

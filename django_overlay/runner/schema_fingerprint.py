@@ -51,8 +51,13 @@ from . import alias_copies
 ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
-def fingerprint(connection):
-    """{part: digest}, in the order a rebuild's reason looks for a change."""
+def fingerprint(connection, server=None):
+    """
+    {part: digest}, in the order a rebuild's reason looks for a change.
+    Column types are asked of server, a connection that may be opened (the
+    alias's own may name a database that does not exist yet), connection by
+    default.
+    """
     settings_dict = connection.settings_dict
     app_configs = list(apps.get_app_configs())
     parts = {
@@ -70,7 +75,7 @@ def fingerprint(connection):
     }
     for app_config in app_configs:
         parts[f"migrations of app '{app_config.label}'"] = _migration_files(app_config.label)
-        parts[f"models of app '{app_config.label}'"] = _models(app_config, connection)
+        parts[f"models of app '{app_config.label}'"] = _models(app_config, server or connection)
     parts["the routers' answers"] = repr(alias_copies.routings(connection.alias)[0])
     parts["the pre_migrate and post_migrate handlers"] = repr(
         [_source(receiver) for signal in (pre_migrate, post_migrate) for receiver in

@@ -30,11 +30,13 @@ about to create, not one --keepdb keeps.
 import json
 import os
 import sqlite3
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.core.management import CommandError
+from django.db import DatabaseError
 
 from ..backends import guard
 from ..paths import project_key
@@ -42,6 +44,8 @@ from . import alias_copies, schema_fingerprint
 from .atomic_files import replace, write_atomically
 
 ENVIRONMENT_VARIABLE = "DJANGO_TEST_REUSE_SCHEMA"
+# A MariaDB template's comment once whole, followed by when it was made.
+COMPLETE = "django-overlay schema template made at"
 # Per alias: the newest two let a run on another branch, and back, reuse both.
 KEPT_TEMPLATES = 2
 
@@ -95,7 +99,11 @@ def create_test_db(connection, test_name, migrate, *, verbosity, serialize):
         store.record_path.unlink(missing_ok=True)
     if not _request.reuse:
         return migrate()
-    parts = schema_fingerprint.fingerprint(connection)
+    if not store.supported():
+        _say(connection, verbosity, f"Migrating the test database for alias "
+                                    f"'{connection.alias}': MySQL keeps no schema templates.")
+        return migrate()
+    parts = store.fingerprint()
     template = store.name(schema_fingerprint.digest(parts))
     if store.exists(template):
         if _clone(store, template, test_name, verbosity=verbosity, serialize=serialize):
@@ -179,6 +187,13 @@ class PostgreSQLTemplates:
     def name(self, digest):
         return f"{self.prefix}_schema_{digest}"
 
+    def fingerprint(self):
+        with self.creation._nodb_cursor() as cursor:
+            return schema_fingerprint.fingerprint(self.connection, cursor.db)
+
+    def supported(self):
+        return True
+
     def exists(self, name):
         with self.creation._nodb_cursor() as cursor:
             return self.creation._database_exists(cursor, name)
@@ -232,6 +247,120 @@ class PostgreSQLTemplates:
                 self.creation.log(f"Could not drop the schema template {name!r} ({error}).")
 
 
+class MariaDBTemplates:
+    """
+    An alias's templates on a MariaDB server, named as PostgreSQL's. MariaDB
+    cannot rename a database: a template is built under its own name, with
+    the comment "building <connection id>" on the database, which says
+    COMPLETE and when once the copy is whole; a template whose builder's
+    connection is gone is dropped by the next run that would build it.
+    MySQL has no comments on databases, and no templates.
+    """
+
+    def __init__(self, connection):
+        self.connection = connection
+        self.creation = connection.creation
+        self.prefix = guard.template_prefix(
+            connection.settings_dict["NAME"], connection.ops.max_name_length()
+        )
+        self.record_path = _records_directory() / f"{connection.alias}.json"
+
+    name = PostgreSQLTemplates.name
+    fingerprint = PostgreSQLTemplates.fingerprint
+
+    def supported(self):
+        """MariaDB from 10.5, which keeps comments on databases."""
+        with self.creation._nodb_cursor() as cursor:
+            server = cursor.db
+            return server.mysql_is_mariadb and server.mysql_version >= (10, 5)
+
+    def exists(self, name):
+        return (self._comment(name) or "").startswith(COMPLETE)
+
+    def _comment(self, name):
+        with self.creation._nodb_cursor() as cursor:
+            cursor.execute(
+                "SELECT schema_comment FROM information_schema.schemata WHERE schema_name = %s",
+                [name],
+            )
+            row = cursor.fetchone()
+        return row and row[0]
+
+    def clone(self, template, test_name):
+        alias_copies.copy_mysql_database(self.connection, template, test_name)
+
+    def save(self, test_name, template):
+        guard.check_template(self.connection, template)
+        quote = self.connection.ops.quote_name
+        with self.creation._nodb_cursor() as cursor:
+            if not self._start_building(cursor, template):
+                return
+            try:
+                self.creation._clone_db(test_name, template)
+                cursor.execute(
+                    f"ALTER DATABASE {quote(template)} COMMENT %s",
+                    [f"{COMPLETE} {time.time():.3f}"],
+                )
+            except BaseException:
+                cursor.execute(f"DROP DATABASE IF EXISTS {quote(template)}")
+                raise
+
+    def _start_building(self, cursor, template):
+        """Create template, marked as built on cursor's connection; False if another run is."""
+        quote = self.connection.ops.quote_name
+        for _attempt in range(2):
+            cursor.execute("SELECT CONNECTION_ID()")
+            (connection_id,) = cursor.fetchone()
+            try:
+                cursor.execute(
+                    f"CREATE DATABASE {quote(template)} "
+                    f"{self.creation.sql_table_creation_suffix()} COMMENT %s",
+                    [f"building {connection_id}"],
+                )
+                return True
+            except DatabaseError:
+                comment = self._comment(template) or ""
+                builder = comment.removeprefix("building ")
+                if comment == builder or not builder.isdigit() or self._alive(cursor, builder):
+                    return False
+                cursor.execute(f"DROP DATABASE IF EXISTS {quote(template)}")
+        return False
+
+    def _alive(self, cursor, connection_id):
+        cursor.execute("SELECT 1 FROM information_schema.processlist WHERE id = %s",
+                       [int(connection_id)])
+        return cursor.fetchone() is not None
+
+    def templates(self, building_too=False):
+        """The alias's templates, newest first."""
+        with self.creation._nodb_cursor() as cursor:
+            cursor.execute(
+                "SELECT schema_name, schema_comment FROM information_schema.schemata "
+                "WHERE schema_name LIKE %s",
+                [self.prefix.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%")
+                 + "\\_schema\\_%"],
+            )
+            rows = cursor.fetchall()
+        made = {
+            name: float(comment.removeprefix(COMPLETE))
+            if comment.startswith(COMPLETE) else 0.0
+            for name, comment in rows
+            if _is_template(name, self.prefix, True)
+        }
+        return [
+            name for name in sorted(made, key=made.get, reverse=True)
+            if building_too or made[name]
+        ]
+
+    def used(self, template):
+        """Kept newest made, as PostgreSQL's."""
+
+    def drop(self, name):
+        guard.check_template(self.connection, name)
+        with self.creation._nodb_cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS {self.connection.ops.quote_name(name)}")
+
+
 class SQLiteTemplates:
     """An alias's templates, files in the project's schema directory."""
 
@@ -239,6 +368,12 @@ class SQLiteTemplates:
         self.connection = connection
         self.directory = _records_directory()
         self.record_path = self.directory / f"{connection.alias}.json"
+
+    def supported(self):
+        return True
+
+    def fingerprint(self):
+        return schema_fingerprint.fingerprint(self.connection)
 
     def name(self, digest):
         return str(self.directory / f"{self.connection.alias}_schema_{digest}.sqlite3")
@@ -301,4 +436,5 @@ def _modified(path):
         return 0
 
 
-STORES = {"postgresql": PostgreSQLTemplates, "sqlite": SQLiteTemplates}
+STORES = {"postgresql": PostgreSQLTemplates, "mysql": MariaDBTemplates,
+          "sqlite": SQLiteTemplates}
