@@ -183,6 +183,13 @@ def test_server_template_names_are_checked(use_databases):
                  "test_shop_schema_0123456789ab"):
         with pytest.raises(guard.NotATestName):
             guard.check_template(connection, name)
+    # A TEST NAME that looks like a template is still a test name.
+    guard.remember_test_name("default", "odd_schema_0123456789ab")
+    guard.check_test_database(connection, "odd_schema_0123456789ab")
+    guard.check_test_database(connection, "odd_schema_0123456789ab_2")
+    guard.check_test_database(connection, store.name("00000000000a"))
+    with pytest.raises(guard.NotATestName):
+        guard.check_test_database(connection, "test_other_schema_0123456789ab")
 
 
 # The fingerprint: each change that makes migrate make something else says so.

@@ -188,17 +188,26 @@ def _check_quoting(connection, name):
 def check_test_database(connection, name):
     """
     Raise NotATestName unless name is the alias's test database, a worker's
-    clone of it, or one of its schema templates on a server, and is neither a real database's NAME nor a name
-    that the backend's quoting cannot keep in one piece, and so would turn
-    into another name, or into SQL, in the statement.
+    clone of it, or one of its schema templates on a server (which are
+    copied to and from as test databases are), and is neither a real
+    database's NAME nor a name that the backend's quoting cannot keep in one
+    piece, and so would turn into another name, or into SQL, in the
+    statement.
     """
     # SQLite's names are file paths, never put into SQL.
     if connection.vendor != "sqlite":
         _check_quoting(connection, name)
-        # A server's schema template is copied to and from as a test database is.
-        if TEMPLATE.fullmatch(name or ""):
+        try:
+            _check_test_name(connection, name)
+        except NotATestName:
+            if not TEMPLATE.fullmatch(name or ""):
+                raise
             check_template(connection, name)
-            return
+        return
+    _check_test_name(connection, name)
+
+
+def _check_test_name(connection, name):
     test_names = _test_names.get(connection.alias, {connection.settings_dict["NAME"]})
     real_names = list(_real_names.values())
     if connection.vendor == "sqlite":
