@@ -461,3 +461,20 @@ def test_two_runs_build_one_template_at_once(database, tmp_path, cache):
             for each in server.databases():
                 if each.startswith(f"test_{name}"):
                     server.drop(each)
+
+
+def test_a_template_that_cannot_be_kept_leaves_the_run_going(use_databases, contrib_apps, overlay,
+                                                             monkeypatch, capsys):
+    def full_disk(self, test_name, template):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(schema_templates.SQLiteTemplates, "save", full_disk)
+    use_databases({"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}})
+    old_config = setup()
+    try:
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT COUNT(*) FROM auth_permission")
+            assert cursor.fetchone()[0] > 0
+    finally:
+        test_utils.teardown_databases(old_config, verbosity=0)
+    assert "Could not keep the schema template" in capsys.readouterr().err

@@ -114,7 +114,14 @@ def create_test_db(connection, test_name, migrate, *, verbosity, serialize):
     _say(connection, verbosity, f"Migrating the test database for alias '{connection.alias}', "
                                 f"then keeping its schema as a template: {reason}.")
     test_name = migrate()
-    store.save(test_name, template)
+    try:
+        store.save(test_name, template)
+    except guard.NotATestName:
+        raise
+    except Exception as error:
+        # The run has its test database; the next one will try again.
+        _say(connection, verbosity, f"Could not keep the schema template {template!r} ({error}).")
+        return test_name
     write_atomically(
         store.record_path, lambda file: file.write(json.dumps({"parts": parts}).encode())
     )
