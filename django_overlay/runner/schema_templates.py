@@ -390,7 +390,7 @@ class SQLiteTemplates:
 
     def clone(self, template, test_name):
         self.connection.ensure_connection()
-        source = sqlite3.connect(f"{Path(template).as_uri()}?mode=ro", uri=True)
+        source = sqlite3.connect(f"{Path(template).resolve().as_uri()}?mode=ro", uri=True)
         try:
             source.backup(self.connection.connection)
         finally:
