@@ -120,6 +120,10 @@ PATCHES = (
     ),
     Patch("django.test.runner:DiscoverRunner.__init__", "django_overlay.runner.discover:init"),
     Patch(
+        "django.test.runner:DiscoverRunner.setup_databases",
+        "django_overlay.runner.discover:setup_databases",
+    ),
+    Patch(
         "django.test.utils:setup_databases",
         "django_overlay.runner.databases:setup_databases",
         upstream=("0005", "0007"),
@@ -142,10 +146,6 @@ PATCHES = (
     Patch(
         "django.test.runner:DiscoverRunner.build_suite",
         "django_overlay.runner.discover:build_suite",
-    ),
-    Patch(
-        "django.test.runner:DiscoverRunner.setup_databases",
-        "django_overlay.runner.discover:setup_databases",
     ),
     Patch(
         "django.test.runner:DiscoverRunner.get_resultclass",

@@ -18,13 +18,25 @@ directory (macOS's /tmp and /var are links into /private), a relative path, a
 NTFS by default). Upstream removes the test database's file before
 making it, and a clone's before copying onto it, so SQLite's names are
 compared as files, never as strings.
+
+The schema templates of --reuse-schema (runner/schema_templates.py) are named
+so that nothing else is: on a server ``test_<NAME>_schema_<12 hex digits>``
+(cut short to fit), built under that name followed by
+``_<process id>``; for SQLite a file of that form in the schema directory of
+the overlay's cache. check_template() refuses any other name, and a real
+database's.
 """
 
 import os
 import re
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from ..paths import cache_root
+
 WORKER_SUFFIX = re.compile(r"_[1-9][0-9]*")
+TEMPLATE = re.compile(r"(?P<prefix>.+)_schema_[0-9a-f]{12}(?:_[1-9][0-9]*)?")
+TEMPLATE_FILE = re.compile(r"(?P<alias>.+)_schema_[0-9a-f]{12}(?:_[1-9][0-9]*)?\.sqlite3")
 
 
 class NotATestName(Exception):
@@ -121,21 +133,81 @@ def remember_test_name(alias, test_name):
     _test_names.setdefault(alias, set()).add(test_name)
 
 
-def check_test_database(connection, name):
+def template_prefix(real_name, max_length):
     """
-    Raise NotATestName unless name is the alias's test database, or a
-    worker's clone of it, and is neither a real database's NAME nor a name
-    that the backend's quoting cannot keep in one piece, and so would turn
-    into another name, or into SQL, in the statement.
+    What a server's schema templates of the database real_name are named
+    after: the test database Django names after it by default, cut short so
+    that "_schema_", 12 digits, "_" and a process id fit in max_length.
     """
-    # SQLite's names are file paths, never put into SQL.
-    quote = "" if connection.vendor == "sqlite" else connection.ops.quote_name("")[:1]
-    if quote and quote in str(name):
+    return f"test_{real_name}"[: max_length - len("_schema_") - 12 - 8]
+
+
+def template_directory():
+    """Where SQLite's schema templates are kept."""
+    return cache_root() / "schemas"
+
+
+def check_template(connection, name):
+    """
+    Raise NotATestName unless name is one of the alias's schema templates (or
+    one being built) and is no real database's NAME.
+    """
+    real_names = list(_real_names.values())
+    if connection.vendor == "sqlite":
+        check_not_a_real_file(name, real_names)
+        path = Path(sqlite_path(name))
+        matched = TEMPLATE_FILE.fullmatch(path.name)
+        inside = Path(os.path.realpath(path)).is_relative_to(os.path.realpath(template_directory()))
+        if matched and matched["alias"] == connection.alias and inside:
+            return
+    else:
+        _check_quoting(connection, name)
+        if name in real_names:
+            refuse_real("database", name)
+        matched = TEMPLATE.fullmatch(name or "")
+        real_name = _real_names.get(connection.alias, connection.settings_dict["NAME"])
+        prefix = template_prefix(real_name, connection.ops.max_name_length())
+        if matched and matched["prefix"] == prefix:
+            return
+    raise NotATestName(
+        f"Refusing to drop or overwrite {name!r}: it is not named as a schema template "
+        f"of the alias '{connection.alias}'. Nothing was dropped."
+    )
+
+
+def _check_quoting(connection, name):
+    quote = connection.ops.quote_name("")[:1]
+    if quote in str(name):
         raise NotATestName(
             f"Refusing to create or drop the database {name!r}: its name contains "
             f"{quote}, which the {connection.vendor} backend's quoting does not "
             "escape. Nothing was dropped; choose a test database name without it."
         )
+
+
+def check_test_database(connection, name):
+    """
+    Raise NotATestName unless name is the alias's test database, a worker's
+    clone of it, or one of its schema templates on a server (which are
+    copied to and from as test databases are), and is neither a real
+    database's NAME nor a name that the backend's quoting cannot keep in one
+    piece, and so would turn into another name, or into SQL, in the
+    statement.
+    """
+    # SQLite's names are file paths, never put into SQL.
+    if connection.vendor != "sqlite":
+        _check_quoting(connection, name)
+        try:
+            _check_test_name(connection, name)
+        except NotATestName:
+            if not TEMPLATE.fullmatch(name or ""):
+                raise
+            check_template(connection, name)
+        return
+    _check_test_name(connection, name)
+
+
+def _check_test_name(connection, name):
     test_names = _test_names.get(connection.alias, {connection.settings_dict["NAME"]})
     real_names = list(_real_names.values())
     if connection.vendor == "sqlite":

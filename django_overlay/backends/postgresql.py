@@ -39,8 +39,8 @@ def _clone_test_db(self, suffix, verbosity, keepdb=False):
     self.connection.close_pool()
     source_database_name = self.connection.settings_dict["NAME"]
     target_database_name = self.get_test_db_clone_settings(suffix)["NAME"]
-    parameters = _parameters(self, source_database_name, target_database_name)
     with self._nodb_cursor() as cursor:
+        parameters = _parameters(self, cursor, source_database_name, target_database_name)
         if keepdb and self._database_exists(cursor, target_database_name):
             return
         try:
@@ -60,26 +60,31 @@ def _clone_test_db(self, suffix, verbosity, keepdb=False):
             sys.exit(2)
 
 
-def copy_database(creation, source_database_name, target_database_name):
+def copy_database(creation, source_database_name, target_database_name, *, end_sessions=True):
     """
     Create target_database_name as a copy of source_database_name, a test
-    database of creation's alias, as a worker's clone is made; for
-    runner.alias_copies, which has checked the target's name.
+    database of creation's alias or a schema template, as a worker's clone
+    is made; for runner.alias_copies and runner.schema_templates, which have
+    checked the target's name. A template in use by a session is left alone
+    (end_sessions=False): that session is someone else's.
     """
     with creation._nodb_cursor() as cursor:
         _create(
             creation,
             cursor,
-            _parameters(creation, source_database_name, target_database_name),
+            _parameters(creation, cursor, source_database_name, target_database_name),
             source_database_name,
+            end_sessions=end_sessions,
         )
 
 
-def _parameters(creation, source_database_name, target_database_name):
+def _parameters(creation, cursor, source_database_name, target_database_name):
     return {
         "dbname": creation._quote_name(target_database_name),
+        # The server's version from the cursor's connection: the alias's own
+        # may name a database that does not exist yet.
         "suffix": creation._get_database_create_suffix(template=source_database_name)
-        + _strategy(creation.connection),
+        + _strategy(cursor.db),
     }
 
 
@@ -87,11 +92,13 @@ def _strategy(connection):
     return " STRATEGY WAL_LOG" if connection.pg_version >= 150000 else ""
 
 
-def _create(self, cursor, parameters, source_database_name):
+def _create(self, cursor, parameters, source_database_name, *, end_sessions=True):
     statement = "CREATE DATABASE {dbname} {suffix}".format(**parameters)
     try:
         _execute(cursor, statement)
     except errors.ObjectInUse:
+        if not end_sessions:
+            raise
         check_test_database(self.connection, source_database_name)
         cursor.execute(TERMINATE_TEMPLATE_SESSIONS, [source_database_name])
         # CREATE DATABASE waits a few seconds for ended sessions to go.

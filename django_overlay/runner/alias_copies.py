@@ -40,6 +40,10 @@ created, copied or not.
 
 migrate's pre_migrate and post_migrate signals are not sent for a copied
 alias: their handlers ran for the source, and what they wrote was copied.
+
+With --reuse-schema, an alias that is not copied from another and whose test
+database does not exist yet is made by runner.schema_templates: cloned from
+the template an earlier run kept, or migrated and then kept as one.
 """
 
 import inspect
@@ -56,6 +60,7 @@ from django.db.migrations.loader import MigrationLoader
 from django.test import utils as test_utils
 
 from ..backends import guard
+from . import schema_templates
 
 COPYABLE_VENDORS = frozenset({"postgresql", "mysql", "sqlite"})
 # TEST settings that do not change what migrate makes.
@@ -116,8 +121,9 @@ def _create_test_db(creation, fresh):
             guard.check_test_database(connection, test_name)
         keepdb = arguments.arguments["keepdb"]
         source, reason = copy_source(connection, fresh)
+        templates = schema_templates.active(connection)
         # Asked only where it matters: the server may be down, which upstream reports.
-        exists = bool(source or keepdb) and database_exists(connection, test_name)
+        exists = bool(source or keepdb or templates) and database_exists(connection, test_name)
         if source and exists:
             # Kept by --keepdb: as expected, and upstream says "Using existing".
             _say(creation, verbosity - 1 if keepdb else verbosity,
@@ -131,7 +137,15 @@ def _create_test_db(creation, fresh):
             verbosity=verbosity,
             serialize=arguments.arguments.get("serialize"),
         )
-        if not copied:
+        if not copied and templates and not exists:
+            test_name = schema_templates.create_test_db(
+                connection,
+                test_name,
+                lambda: upstream(creation, *args, **kwargs),
+                verbosity=verbosity,
+                serialize=arguments.arguments.get("serialize"),
+            )
+        elif not copied:
             test_name = upstream(creation, *args, **kwargs)
         if not (keepdb and exists):
             fresh.append(connection)
@@ -226,7 +240,7 @@ def copy_test_database(source, connection, test_name, *, verbosity, serialize):
         creation.log(f"Creating test database for alias {display} "
                      f"as a copy of '{source.alias}'...")
     old_name = connection.settings_dict["NAME"]
-    _use(connection, test_name)
+    use_name(connection, test_name)
     try:
         COPY[connection.vendor](source, connection, test_name)
         difference = structural_difference(source, connection)
@@ -239,15 +253,21 @@ def copy_test_database(source, connection, test_name, *, verbosity, serialize):
         connection.close()
         if database_exists(connection, test_name):
             creation._destroy_test_db(test_name, verbosity)
-        _use(connection, old_name)
+        use_name(connection, old_name)
         return False
+    finish_copy(connection, serialize)
+    return True
+
+
+def finish_copy(connection, serialize):
+    """What upstream's create_test_db() does after migrate, for a test database made by copying."""
+    creation = connection.creation
     if serialize:
         connection._test_serialized_contents = creation.serialize_db_to_string()
     call_command("createcachetable", database=connection.alias)
     connection.ensure_connection()
     if os.environ.get("RUNNING_DJANGOS_TEST_SUITE") == "true":
         creation.mark_expected_failures_and_skips()
-    return True
 
 
 def _say(creation, verbosity, reason):
@@ -256,7 +276,7 @@ def _say(creation, verbosity, reason):
                      f"'{creation.connection.alias}' instead of copying it: {reason}.")
 
 
-def _use(connection, name):
+def use_name(connection, name):
     connection.close()
     settings.DATABASES[connection.alias]["NAME"] = name
     connection.settings_dict["NAME"] = name
@@ -290,13 +310,18 @@ def _copy_postgresql(source, target, name):
 
 
 def _copy_mysql(source, target, name):
-    creation = target.creation
+    copy_mysql_database(target, source.settings_dict["NAME"], name)
+
+
+def copy_mysql_database(connection, source_name, name):
+    """Create name, and copy source_name into it as a worker's clone is made."""
+    creation = connection.creation
     with creation._nodb_cursor() as cursor:
         cursor.execute(
-            f"CREATE DATABASE {target.ops.quote_name(name)} "
+            f"CREATE DATABASE {connection.ops.quote_name(name)} "
             f"{creation.sql_table_creation_suffix()}"
         )
-    creation._clone_db(source.settings_dict["NAME"], name)
+    creation._clone_db(source_name, name)
 
 
 def _copy_sqlite(source, target, name):

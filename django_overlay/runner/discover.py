@@ -1,12 +1,14 @@
 """
 Replacements for methods of django.test.runner.DiscoverRunner: the options of
-a run (--start-method, --isolate-cache, --shard, --junit-xml, --failed,
---timeout, --progress; for parallel runs --max-worker-restarts,
---max-crashes-per-class, --durations-file, --discovery-order), one process
-for backends that cannot clone, taking the run's shard of the suite or its
-failed tests, recording its failed tests, a serial run under --timeout in one
-worker process, handing the options to the parallel suite, and ending the
-command with one line when database setup cannot finish.
+a run (--start-method, --isolate-cache, --reuse-schema,
+--drop-schema-templates, --shard, --junit-xml, --failed, --timeout,
+--progress; for parallel runs --max-worker-restarts, --max-crashes-per-class,
+--durations-file, --discovery-order), one process for backends that cannot
+clone, taking the run's shard of the suite or its failed tests, recording its
+failed tests, a serial run under --timeout in one worker process, handing the
+options to the parallel suite and the schema template options to the setup of
+the test databases, and ending the command with one line when database setup
+cannot finish.
 """
 
 import argparse
@@ -24,7 +26,7 @@ from django.test.runner import partition_suite_by_case
 
 from .. import caches, patches
 from ..start_method import apply_start_method, argument_type, requested_start_method
-from . import durations, failed_setup, failed_tests, junit, processes, sharding
+from . import durations, failed_setup, failed_tests, junit, processes, schema_templates, sharding
 from .session import CRASHES_PER_CLASS, RunOptions
 
 TIMEOUT_VARIABLE = "DJANGO_TEST_TIMEOUT"
@@ -181,6 +183,21 @@ def add_arguments(cls, parser):
             "worker either way."
         ),
     )
+    parser.add_argument(
+        "--reuse-schema",
+        action="store_true",
+        help=(
+            "Clone each test database from a template of the schema an earlier "
+            "run migrated, while the migrations, models, settings, routers and "
+            "Django version it was made from are unchanged; else migrate and "
+            f"keep a new template (also ${schema_templates.ENVIRONMENT_VARIABLE}=1)."
+        ),
+    )
+    parser.add_argument(
+        "--drop-schema-templates",
+        action="store_true",
+        help="Drop the schema templates of the run's test databases before setting them up.",
+    )
 
 
 def init(
@@ -194,6 +211,8 @@ def init(
     progress=False,
     discovery_order=False,
     isolate_cache=False,
+    reuse_schema=False,
+    drop_schema_templates=False,
     durations_from_junit=None,
     shard=None,
     junit_xml=None,
@@ -221,6 +240,8 @@ def init(
         except argparse.ArgumentTypeError as error:
             raise CommandError(f"${TIMEOUT_VARIABLE}: {error}") from None
     self.isolate_cache = caches.requested_isolation(isolate_cache)
+    self.reuse_schema = schema_templates.requested_reuse(reuse_schema)
+    self.drop_schema_templates = drop_schema_templates
     if chosen:
         apply_start_method(chosen)
     patches.original(init)(self, *args, **kwargs)
@@ -386,13 +407,17 @@ def take_failed(runner, make_suite, tests):
 
 def setup_databases(self, **kwargs):
     """
+    Upstream's, with the schema templates the run asks for (--reuse-schema).
     A setup that could not finish (failed_setup) ends the test command with
     its one line and exit status 1, as upstream's "Tests cancelled." does;
     the traceback only at verbosity 2. Other callers of setup_databases()
     (the pytest plugin) get the exception.
     """
     try:
-        return patches.original(setup_databases)(self, **kwargs)
+        with schema_templates.requested(
+            getattr(self, "reuse_schema", False), getattr(self, "drop_schema_templates", False)
+        ):
+            return patches.original(setup_databases)(self, **kwargs)
     except (failed_setup.SetupFailed, failed_setup.SetupInterrupted) as error:
         if self.verbosity >= 2:
             traceback.print_exception(error)

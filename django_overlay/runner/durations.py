@@ -17,17 +17,15 @@ records; both only ever rank classes against each other.
 """
 
 import errno
-import hashlib
 import json
 import os
-import sys
 import warnings
 import xml.etree.ElementTree as ElementTree
 from collections import defaultdict
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..paths import cache_root
+from ..paths import cache_root, project_key
 from . import atomic_files
 
 try:
@@ -45,14 +43,8 @@ class DurationsFileWarning(UserWarning):
 
 
 def default_path():
-    """
-    One file per project and settings, in the cache directory: the command
-    that runs the tests (manage.py, runtests.py) and the settings module
-    name the project better than the working directory does.
-    """
-    project = f"{os.path.abspath(sys.argv[0])}\0{os.environ.get('DJANGO_SETTINGS_MODULE', '')}"
-    digest = hashlib.sha256(project.encode()).hexdigest()[:16]
-    return cache_root() / "durations" / f"{digest}.json"
+    """One file per project and settings, in the cache directory."""
+    return cache_root() / "durations" / f"{project_key()}.json"
 
 
 def load(path, junit_paths=()):
