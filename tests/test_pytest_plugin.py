@@ -204,7 +204,7 @@ def run(tmp_path):
 def test_one_migrate_a_clone_per_worker_and_a_cache_namespace_per_worker(run, database):
     sample = run(database)("-n", "2", "--django-overlay")
     assert sample.completed.returncode == 0, sample.output
-    assert "13 passed, 5 skipped" in sample.output
+    assert "13 passed, 6 skipped" in sample.output
     assert sample.migrates() == ["default"]
     assert sample.worker_databases() == {
         "gw0": f"{sample.test_database()}_gw0",
@@ -252,7 +252,7 @@ def test_isolate_cache_clears_every_cache_before_each_test(run):
     sample = run("sqlite")("-n", "2", "--django-overlay", "--isolate-cache",
                            PYTEST_SAMPLE_ISOLATE="1")
     assert sample.completed.returncode == 0, sample.output
-    assert "15 passed, 3 skipped" in sample.output
+    assert "15 passed, 4 skipped" in sample.output
     assert sample.files_left() == []
 
 
@@ -271,6 +271,26 @@ def test_reuse_db_keeps_the_migrated_database_and_makes_fresh_clones(run):
     recreated = sample("-n", "2", "--django-overlay", "--create-db")
     assert recreated.completed.returncode == 0, recreated.output
     assert recreated.databases_left() == []
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql", "mariadb"])
+def test_with_pytest_randomly_timeout_and_rerunfailures(run, database):
+    """
+    The sample project in random order (pytest-randomly, off by default in
+    its pytest.ini), each test under pytest-timeout, and a test that fails
+    once rerun by pytest-rerunfailures on a clean database.
+    """
+    sample = run(database)(
+        "-n", "2", "--django-overlay", "-p", "randomly", "--timeout", "120", "--reruns", "1",
+        PYTEST_SAMPLE_FLAKY="1",
+    )
+    assert sample.completed.returncode == 0, sample.output
+    assert "Using --randomly-seed=" in sample.output
+    assert "14 passed, 5 skipped, 1 rerun" in sample.output
+    assert sample.migrates() == ["default"]
+    assert sample.rows_left() and not any(sample.rows_left()), sample.rows_left()
+    assert sample.databases_left() == []
+    assert sample.files_left() == []
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
