@@ -2,13 +2,15 @@
 The pytest plugin, on the sample pytest project (tests/pytest_project) run
 by pytest-xdist with two workers in a subprocess, on SQLite, PostgreSQL and
 MariaDB: one migrate, each worker on its clone under pytest-django's name,
-each worker in a cache namespace of its own, and nothing left behind.
+each worker in a cache namespace of its own, live_server tests on the test's
+transaction, and nothing left behind.
 
-Without --django-overlay the same run fails its cache tests and migrates
-once per worker (test_without_the_plugin_*), which shows that these tests
-can fail.
+Without --django-overlay the same run fails its cache tests and the live
+server tests that look inside the test's transaction, and migrates once per
+worker (test_without_the_plugin_*), which shows that these tests can fail.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -30,6 +32,10 @@ RUN_TIMEOUT = 180
 CACHE_TESTS = {
     "tests/test_caches.py::test_no_worker_sees_another_workers_entries",
     "tests/test_caches.py::test_a_workers_clear_leaves_the_others_entries",
+}
+LIVE_SERVER_TRANSACTION_TESTS = {
+    "tests/test_live_server.py::test_the_server_sees_the_tests_rows_in_its_transaction",
+    "tests/test_live_server.py::test_the_server_sees_rows_inside_the_tests_atomic_block",
 }
 
 
@@ -132,6 +138,17 @@ class Run:
             for path in self.records.glob("database-*")
         }
 
+    def rows_left(self):
+        """
+        What rows the live server tests' module found after its tests: one
+        list each time a worker left the module.
+        """
+        return [
+            json.loads(line)
+            for path in self.records.glob("rows-left-*")
+            for line in path.read_text().splitlines()
+        ]
+
     def test_database(self):
         if self.database == "sqlite":
             return str(self.sqlite / f"test_{Path(self.name).name}")
@@ -186,21 +203,40 @@ def run(tmp_path):
 def test_one_migrate_a_clone_per_worker_and_a_cache_namespace_per_worker(run, database):
     sample = run(database)("-n", "2", "--django-overlay")
     assert sample.completed.returncode == 0, sample.output
-    assert "8 passed, 4 skipped" in sample.output
+    assert "13 passed, 6 skipped" in sample.output
     assert sample.migrates() == ["default"]
     assert sample.worker_databases() == {
         "gw0": f"{sample.test_database()}_gw0",
         "gw1": f"{sample.test_database()}_gw1",
     }
+    assert sample.rows_left() and not any(sample.rows_left()), sample.rows_left()
     assert sample.databases_left() == []
     assert sample.files_left() == []
 
 
 def test_without_the_plugin_each_worker_migrates_and_the_workers_share_the_cache(run):
+    """And pytest-django makes live_server tests transactional_db ones."""
     sample = run("sqlite")("-n", "2")
     assert sample.completed.returncode == 1, sample.output
-    assert sample.failed_tests() == CACHE_TESTS
+    assert sample.failed_tests() == CACHE_TESTS | LIVE_SERVER_TRANSACTION_TESTS
     assert sample.migrates() == ["default", "default"]
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql", "mariadb"])
+def test_live_server_in_headless_chromium_on_the_tests_transaction(run, database):
+    """
+    Chromium (tests/sample_project's Browser) reaches only 127.0.0.1, where
+    the live server then listens.
+    """
+    sample = run(database)(
+        "-n", "2", "--django-overlay", "--liveserver=127.0.0.1", "tests/test_live_server.py",
+        PYTEST_SAMPLE_BROWSER="1", PYTHONPATH=str(PROJECT.parent / "sample_project"),
+    )
+    assert sample.completed.returncode == 0, sample.output
+    assert "6 passed" in sample.output
+    assert sample.rows_left() and not any(sample.rows_left()), sample.rows_left()
+    assert sample.databases_left() == []
+    assert sample.files_left() == []
 
 
 def test_a_serial_run_migrates_its_own_test_database(run):
@@ -215,7 +251,7 @@ def test_isolate_cache_clears_every_cache_before_each_test(run):
     sample = run("sqlite")("-n", "2", "--django-overlay", "--isolate-cache",
                            PYTEST_SAMPLE_ISOLATE="1")
     assert sample.completed.returncode == 0, sample.output
-    assert "10 passed, 2 skipped" in sample.output
+    assert "15 passed, 4 skipped" in sample.output
     assert sample.files_left() == []
 
 
@@ -234,6 +270,26 @@ def test_reuse_db_keeps_the_migrated_database_and_makes_fresh_clones(run):
     recreated = sample("-n", "2", "--django-overlay", "--create-db")
     assert recreated.completed.returncode == 0, recreated.output
     assert recreated.databases_left() == []
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql", "mariadb"])
+def test_with_pytest_randomly_timeout_and_rerunfailures(run, database):
+    """
+    The sample project in random order (pytest-randomly, off by default in
+    its pytest.ini), each test under pytest-timeout, and a test that fails
+    once rerun by pytest-rerunfailures on a clean database.
+    """
+    sample = run(database)(
+        "-n", "2", "--django-overlay", "-p", "randomly", "--timeout", "120", "--reruns", "1",
+        PYTEST_SAMPLE_FLAKY="1",
+    )
+    assert sample.completed.returncode == 0, sample.output
+    assert "Using --randomly-seed=" in sample.output
+    assert "14 passed, 5 skipped, 1 rerun" in sample.output
+    assert sample.migrates() == ["default"]
+    assert sample.rows_left() and not any(sample.rows_left()), sample.rows_left()
+    assert sample.databases_left() == []
+    assert sample.files_left() == []
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])

@@ -13,6 +13,8 @@ drops the databases and removes the namespace once the workers are gone.
 Without xdist, pytest-django makes its test databases as without the plugin,
 through the overlay's setup_databases(), and the run gets a cache namespace.
 --isolate-cache clears every cache before each test, with or without xdist.
+A live_server test that does not ask for transactions keeps the test's
+transaction, shared with the server's threads (live_server).
 """
 
 import shutil
@@ -22,6 +24,7 @@ from types import SimpleNamespace
 import pytest
 
 from .. import caches, patches
+from . import live_server
 
 SESSION_DIRECTORY = "django_overlay_session"
 _session_directory_key = pytest.StashKey[str]()
@@ -84,8 +87,14 @@ def _is_controller(config):
 
 
 def pytest_configure(config):
-    if enabled(config) and _worker_id(config):
-        # Registered now, after pytest-django: its django_db_setup is overridden.
+    # Registered now, after pytest-django, whose fixtures of the same names
+    # they override.
+    if not enabled(config):
+        return
+    config.pluginmanager.register(
+        live_server.LiveServerInTransaction(), "django_overlay.live_server"
+    )
+    if _worker_id(config):
         config.pluginmanager.register(WorkerDatabases(), "django_overlay.worker_databases")
 
 

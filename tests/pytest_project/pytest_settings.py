@@ -14,6 +14,10 @@ import os
 
 SECRET_KEY = "pytest-sample-project-not-secret"
 INSTALLED_APPS = ["rows"]
+# For the live_server tests; no middleware, so no CSRF token to post.
+ROOT_URLCONF = "rows.urls"
+# pytest-django's live server serves static files below it.
+STATIC_URL = "/static/"
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
