@@ -55,11 +55,11 @@ from multiprocessing import util as multiprocessing_util
 
 from django.conf import settings
 from django.core.cache import InvalidCacheBackendError, caches
-from django.core.management import CommandError, call_command
+from django.core.management import call_command
 from django.db import router
 from django.utils.module_loading import import_string
 
-from . import patches
+from . import patches, switches
 
 ENVIRONMENT_VARIABLE = "DJANGO_TEST_ISOLATE_CACHE"
 # Carries the run, and whether to clear between tests, to the workers: spawned
@@ -88,12 +88,7 @@ _file_directories = {}
 
 def requested_isolation(option=False):
     """Whether --isolate-cache or DJANGO_TEST_ISOLATE_CACHE asks for clearing."""
-    if option:
-        return True
-    value = os.environ.get(ENVIRONMENT_VARIABLE, "")
-    if value not in {"", "0", "1"}:
-        raise CommandError(f"{ENVIRONMENT_VARIABLE}={value!r}: expected 1 or 0")
-    return value == "1"
+    return switches.requested(option, ENVIRONMENT_VARIABLE)
 
 
 def is_active():

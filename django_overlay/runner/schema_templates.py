@@ -35,9 +35,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.core.management import CommandError
 from django.db import DatabaseError
 
+from .. import switches
 from ..backends import guard
 from ..paths import project_key
 from . import alias_copies, schema_fingerprint
@@ -61,12 +61,7 @@ _request = None
 
 def requested_reuse(option=False):
     """Whether --reuse-schema or DJANGO_TEST_REUSE_SCHEMA asks for templates."""
-    if option:
-        return True
-    value = os.environ.get(ENVIRONMENT_VARIABLE, "")
-    if value not in {"", "0", "1"}:
-        raise CommandError(f"{ENVIRONMENT_VARIABLE}={value!r}: expected 1 or 0")
-    return value == "1"
+    return switches.requested(option, ENVIRONMENT_VARIABLE)
 
 
 @contextmanager
