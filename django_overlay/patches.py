@@ -240,12 +240,12 @@ PATCHES = (
     ),
     Patch(
         "django.db.utils:ConnectionHandler.__getitem__",
-        "django_overlay.shared_connections:connection_handler_getitem",
+        "django_overlay.connection_sharing:connection_handler_getitem",
     ),
     Patch(
-        "django.db.transaction:Atomic.__enter__", "django_overlay.shared_connections:atomic_enter"
+        "django.db.transaction:Atomic.__enter__", "django_overlay.connection_sharing:atomic_enter"
     ),
-    Patch("django.db.transaction:Atomic.__exit__", "django_overlay.shared_connections:atomic_exit"),
+    Patch("django.db.transaction:Atomic.__exit__", "django_overlay.connection_sharing:atomic_exit"),
     Patch(
         "django.test.runner:DiscoverRunner.setup_test_environment",
         "django_overlay.caches:setup_test_environment",

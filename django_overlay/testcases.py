@@ -14,7 +14,7 @@ from django.core.servers.basehttp import ThreadedWSGIServer
 from django.test import TestCase
 from django.test import testcases as upstream
 
-from .shared_connections import shared_connections
+from .connection_sharing import shared_connections
 
 
 class LiveServer(ThreadedWSGIServer):

@@ -309,3 +309,28 @@ def test_ctrl_c_leaves_nothing(run, database):
     assert sample.completed.returncode == 2, sample.output
     assert sample.databases_left() == [], sample.output
     assert sample.files_left() == []
+
+
+def test_a_run_without_django_settings_imports_no_django(tmp_path):
+    """
+    The package is a pytest plugin in every pytest run where it is installed:
+    in a project without Django settings, nothing of Django is imported, as
+    pytest-django itself promises (its test_django_not_loaded_without_settings).
+    """
+    (tmp_path / "test_plain.py").write_text(
+        "import sys\n\n\ndef test_django_is_not_imported():\n"
+        "    assert 'django' not in sys.modules\n"
+    )
+    environment = {
+        key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"
+    }
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(tmp_path)],
+        cwd=tmp_path,
+        env={**environment, "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "1 passed" in completed.stdout

@@ -15,6 +15,10 @@ through the overlay's setup_databases(), and the run gets a cache namespace.
 --isolate-cache clears every cache before each test, with or without xdist.
 A live_server test that does not ask for transactions keeps the test's
 transaction, shared with the server's threads (live_server).
+
+Nothing of Django is imported until a run enables the plugin: pytest loads
+it in every run where the package is installed, and pytest-django itself
+leaves Django alone in a run without settings.
 """
 
 import shutil
@@ -22,9 +26,6 @@ import tempfile
 from types import SimpleNamespace
 
 import pytest
-
-from .. import caches, patches
-from . import live_server
 
 SESSION_DIRECTORY = "django_overlay_session"
 _session_directory_key = pytest.StashKey[str]()
@@ -42,8 +43,9 @@ def pytest_addoption(parser):
         "--isolate-cache",
         action="store_true",
         default=False,
+        # caches.ENVIRONMENT_VARIABLE, which this module may not import yet.
         help="with --django-overlay: clear every cache before each test "
-        f"(or {caches.ENVIRONMENT_VARIABLE}=1)",
+        "(or DJANGO_TEST_ISOLATE_CACHE=1)",
     )
     parser.addini(
         "django_overlay",
@@ -74,6 +76,8 @@ def _django_configured(config):
 def pytest_load_initial_conftests(early_config, parser, args):
     # Before pytest-django's own, which calls django.setup().
     if _enabled(early_config, getattr(early_config.known_args_namespace, "django_overlay", None)):
+        from .. import patches
+
         patches.install()
 
 
@@ -91,6 +95,8 @@ def pytest_configure(config):
     # they override.
     if not enabled(config):
         return
+    from . import live_server
+
     config.pluginmanager.register(
         live_server.LiveServerInTransaction(), "django_overlay.live_server"
     )
@@ -104,6 +110,8 @@ def pytest_sessionstart(session):
     config = session.config
     if not _django_configured(config):
         return
+    from .. import caches
+
     if worker_id := _worker_id(config):
         caches.isolate_worker(worker_id, aliases=())
         return
@@ -125,6 +133,8 @@ def pytest_sessionfinish(session):
     config = session.config
     if not _django_configured(config):
         return
+    from .. import caches
+
     if _worker_id(config):
         caches.end_worker()
         return
@@ -156,7 +166,11 @@ def _django_overlay_isolate_cache(request):
     test that may query it. Django's TestCases clear in _setup_and_call, as
     under manage.py test.
     """
-    if not (caches.clears_between_tests() and enabled(request.config)):
+    if not enabled(request.config):
+        return
+    from .. import caches
+
+    if not caches.clears_between_tests():
         return
     from pytest_django.django_compat import is_django_unittest
     from pytest_django.fixtures import _get_databases_for_test

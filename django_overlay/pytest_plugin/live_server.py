@@ -18,7 +18,7 @@ other test they hand over to pytest-django's own.
 
 import pytest
 
-from ..shared_connections import shared_connections
+from ..connection_sharing import shared_connections
 
 
 def keeps_transaction(request):
