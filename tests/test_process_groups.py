@@ -18,14 +18,19 @@ from django_overlay.runner import process_groups
 pytestmark = pytest.mark.skipif(not process_groups.SUPPORTED, reason="POSIX process groups")
 
 
+GROUP = ["sh -c trap '' TERM; sleep 300 & (sleep 300 &); wait", "sleep 300", "sleep 300"]
+
+
 @pytest.fixture
 def group():
     """A session of its own: a shell that ignores SIGTERM, a child and an orphaned grandchild."""
     leader = subprocess.Popen(
         ["sh", "-c", "trap '' TERM; sleep 300 & (sleep 300 &); wait"], start_new_session=True
     )
+    # Until the subshell has forked and its child has exec'd sleep, the group
+    # holds copies of sh: wait for the settled group.
     give_up = time.monotonic() + 10
-    while len(process_groups.members(leader.pid)) < 3 and time.monotonic() < give_up:
+    while sorted(process_groups.members(leader.pid).values()) != GROUP and time.monotonic() < give_up:
         time.sleep(0.01)
     yield leader
     process_groups.end_groups([leader.pid])
@@ -37,11 +42,7 @@ def test_ps_lists_the_group_as_proc_does(group):
     """macOS has no /proc: the same members through ps."""
     from_proc = process_groups._members_from_proc(group.pid)
 
-    assert sorted(from_proc.values()) == [
-        "sh -c trap '' TERM; sleep 300 & (sleep 300 &); wait",
-        "sleep 300",
-        "sleep 300",
-    ]
+    assert sorted(from_proc.values()) == GROUP
     assert process_groups._members_from_ps(group.pid) == from_proc
 
 

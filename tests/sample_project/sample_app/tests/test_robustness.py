@@ -136,6 +136,16 @@ def leave_sleepers(name):
     (directory / f"{name}-child").write_text(str(child.pid))
     grandchild = directory / f"{name}-grandchild"
     subprocess.run(["sh", "-c", f'sleep 300 & echo $! > "{grandchild}"'], check=True)
+    # sh forks the background job, which then execs sleep: until it has, the
+    # job is a copy of sh, and the warning would name it so.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and command_of(grandchild.read_text().strip()) != "sleep 300":
+        time.sleep(0.01)
+
+
+def command_of(pid):
+    listed = subprocess.run(["ps", "-o", "command=", "-p", pid], capture_output=True, text=True)
+    return listed.stdout.strip()
 
 
 if "children" in CASES:
