@@ -141,7 +141,9 @@ def test_progress_on_a_terminal_loses_no_line_and_leaves_no_frame(sample, run):
     # The failure's report, whole.
     assert re.search(
         rf"^FAIL: test_fails \({ROBUSTNESS}\.NoisyTests\.test_fails\)\n-+\n"
-        r"Traceback \(most recent call last\):\n(?:  .*\n)+"
+        # Python 3.13 underlines a frame rebuilt from a worker's traceback
+        # with a line of spaces only, which the screen shows empty.
+        r"Traceback \(most recent call last\):\n(?:(?:  .*)?\n)+"
         r"AssertionError: noisy: this test fails, on purpose\n\n-+\nRan 16 tests in [\d.]+s\n\n"
         r"FAILED \(failures=1\)",
         shown,
