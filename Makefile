@@ -80,8 +80,10 @@ test: venv
 	$(PYTHON) -m pytest tests --basetemp="$$basetemp"; status=$$?; \
 	rm -rf "$$basetemp" "$$basetemp-hypothesis"; exit $$status
 
+# Exits 0 when the run's failures are exactly those docs/django-suite.md lists
+# (this machine's), 1 naming the differences otherwise.
 django-suite: venv
-	$(RUNTESTS) $(RUNTESTS_ARGS)
+	$(RUNTESTS) --expected-failures docs/django-suite.md $(RUNTESTS_ARGS)
 
 django-subset: venv
 	$(RUNTESTS) $(SETTINGS) $(RUNTESTS_ARGS) $(SUBSET)

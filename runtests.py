@@ -65,6 +65,14 @@ def parse_arguments(argv):
         help="run upstream Django: do not import or install django_overlay",
     )
     parser.add_argument(
+        "--expected-failures",
+        metavar="PATH",
+        help=(
+            "compare the run's failures and errors with the test ids listed in PATH "
+            "(docs/django-suite.md) and exit 0 when they are the same, 1 otherwise"
+        ),
+    )
+    parser.add_argument(
         "--settings",
         help=(
             "settings module for Django's suite: the name of a file in this "
@@ -114,6 +122,13 @@ def parse_arguments(argv):
         options.runner_options["durations_from_junit"] = [
             os.path.abspath(path) for path in options.durations_from_junit
         ]
+    options.expected = None
+    if options.expected_failures is not None:
+        # Read now, not after a run of a quarter of an hour.
+        try:
+            options.expected = read_expected_failures(options.expected_failures)
+        except (OSError, ValueError) as error:
+            parser.error(f"argument --expected-failures: {error}")
     if options.start_method is None and os.environ.get(START_METHOD_VARIABLE):
         options.start_method = os.environ[START_METHOD_VARIABLE]
         if options.start_method not in multiprocessing.get_all_start_methods():
@@ -359,6 +374,82 @@ def run_suite(suite, passthrough):
     runpy.run_path(runtests, run_name="__main__")
 
 
+# The list of expected failures sits between these lines of its file (a
+# Markdown page), one test id a line, as unittest's TestCase.id() gives it.
+EXPECTED_START = "<!-- expected failures: runtests.py --expected-failures -->"
+EXPECTED_END = "<!-- end of expected failures -->"
+
+
+def read_expected_failures(path):
+    """
+    The test ids listed in the file at path, between EXPECTED_START and
+    EXPECTED_END; the lines of a Markdown code fence there are not ids.
+    """
+    text = Path(path).read_text()
+    if EXPECTED_START not in text or EXPECTED_END not in text:
+        raise ValueError(f"{path} has no list between {EXPECTED_START} and {EXPECTED_END}")
+    listed = text.split(EXPECTED_START, 1)[1].split(EXPECTED_END, 1)[0]
+    return {
+        line.strip()
+        for line in listed.splitlines()
+        if line.strip() and not line.strip().startswith("```")
+    }
+
+
+def record_failures():
+    """
+    Keep the ids of each run's failures, errors and unexpected successes, as
+    Django's runner counts them when the run ends (DiscoverRunner.suite_result),
+    in the list returned: one set per run.
+    """
+    from django.test.runner import DiscoverRunner
+
+    runs = []
+    suite_result = DiscoverRunner.suite_result
+
+    def record(self, suite, result, **kwargs):
+        failed = [test for test, _ in [*result.errors, *result.failures]]
+        runs.append({test.id() for test in [*failed, *result.unexpectedSuccesses]})
+        return suite_result(self, suite, result, **kwargs)
+
+    DiscoverRunner.suite_result = record
+    return runs
+
+
+def compare_failures(failed, expected, source):
+    """
+    The exit status and the report of a run whose failing tests were failed,
+    against those listed in source: 0 when they are the same tests.
+    """
+    unexpected = sorted(failed - expected)
+    missing = sorted(expected - failed)
+    if not unexpected and not missing:
+        return 0, f"The {len(failed)} failing test(s) are those listed in {source}."
+    lines = [f"The failing tests differ from the {len(expected)} listed in {source}:"]
+    lines += [f"  failed, not listed: {test_id}" for test_id in unexpected]
+    lines += [f"  listed, did not fail: {test_id}" for test_id in missing]
+    return 1, "\n".join(lines)
+
+
+def run_suite_expecting(suite, passthrough, expected, source):
+    """
+    Run the suite, then exit 0 when exactly the expected tests failed, 1
+    otherwise. A run that ended before counting its failures (a usage error,
+    a database that could not be set up, Ctrl-C) keeps its own exit status.
+    """
+    runs = record_failures()
+    try:
+        run_suite(suite, passthrough)
+    except SystemExit:
+        if len(runs) != 1:
+            raise
+    if len(runs) != 1:
+        return
+    status, report = compare_failures(runs[0], expected, source)
+    print(report, flush=True)
+    sys.exit(status)
+
+
 def main():
     options, passthrough = parse_arguments(sys.argv[1:])
     suite = find_suite(django.get_version())
@@ -372,7 +463,10 @@ def main():
         django_overlay.install()
         leave_out_replaced_behaviour_tests()
         pass_runner_options(options.runner_options)
-    run_suite(suite, passthrough)
+    if options.expected is None:
+        run_suite(suite, passthrough)
+    else:
+        run_suite_expecting(suite, passthrough, options.expected, options.expected_failures)
 
 
 if __name__ == "__main__":
