@@ -25,7 +25,7 @@ def parse_arguments(arguments):
     parser.add_argument(
         "--markdown",
         action="store_true",
-        help="print the whole registry as the README's Markdown table instead",
+        help="print the whole registry as docs/patches.md's Markdown table instead",
     )
     return parser.parse_args(arguments)
 

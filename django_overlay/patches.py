@@ -4,7 +4,7 @@ which Django release lines.
 
 install(), uninstall() and status() all read the one table below, so the list
 printed by ``python -m django_overlay`` is, by construction, what install()
-does, and the README's table is printed from it (``--markdown``).
+does, and the table of docs/patches.md is printed from it (``--markdown``).
 Replacements are named, not imported, and imported only at install time (or
 when their target's module is, see Patch.when_imported), which keeps this
 module importable before Django is configured.
@@ -102,7 +102,7 @@ class Kept:
 # - Kept(target, note) where upstream's object is kept on purpose.
 # - A replacement that wraps upstream's object finds it as
 #   patches.original(<the replacement itself>), never by restating its target.
-# - Then update the README's table: python -m django_overlay --markdown.
+# - Then update docs/patches.md's table: python -m django_overlay --markdown.
 PATCHES = (
     Patch(
         "django.test.runner:ParallelTestSuite",
@@ -521,7 +521,7 @@ def status(line=None):
 
 def markdown_table():
     """
-    The registry as the README's table: every row, whatever this Django and
+    The registry as docs/patches.md's table: every row, whatever this Django and
     the installed packages are.
     """
     lines = [

@@ -26,7 +26,7 @@ installed model and DatabaseCache table (allow_migrate_model), every app
 label without hints (RunPython and RunSQL without hints), and every hinted
 operation of every migration. A router that answers otherwise for a
 historical model than for today's model of the same name is not seen (the
-README says so).
+docs/test-databases.md says so).
 
 Not copied, migrated as upstream does, and said once at verbosity 1: an alias
 whose test database exists already (--keepdb keeps it and migrate brings it
