@@ -16,12 +16,12 @@ Django's own suite (docs/benchmarks.md: that one was mostly a cost of
 upstream's per-class tblib install(), since removed, see outcomes); and the
 last modules are short, which is what the end of a run needs.
 
-Django's order by kind of test (DiscoverRunner.reorder_by: TestCase, then
-SimpleTestCase, then TransactionTestCase and the rest) is kept: a
-TransactionTestCase may leave the database in a state that a TestCase does not
-expect (it flushes content types, for one), so within each worker no class of
-a later kind may run before one of an earlier kind. Longest first applies
-within each kind.
+Django's order by kind of test (DiscoverRunner.reorder_by: TestCase, then the
+other SimpleTestCase classes, TransactionTestCase among them, then the rest) is
+kept: a TransactionTestCase may leave the database in a state that a TestCase
+does not expect (it flushes content types, for one), so within each worker no
+class of a later kind may run before one of an earlier kind. Longest first
+applies within each kind.
 
 The rule binds each worker, not the run: a worker may move on to the next
 kind while the others finish the earlier one. It does so when the earlier
@@ -82,9 +82,7 @@ def estimated_seconds(tasks, durations):
         durations[task.label] / len(task.tests) for task in tasks if task.label in durations
     ]
     per_test = statistics.median(measured) if measured else UNMEASURED_SECONDS_PER_TEST
-    return {
-        task.number: durations.get(task.label, per_test * len(task.tests)) for task in tasks
-    }
+    return {task.number: durations.get(task.label, per_test * len(task.tests)) for task in tasks}
 
 
 class LongestFirst:
