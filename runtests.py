@@ -166,9 +166,18 @@ def download_suite(version, release_dir):
         print(f"Downloading the test suite of Django {version}...", flush=True)
         download = subprocess.run(
             [
-                sys.executable, "-m", "pip", "download", "--quiet",
-                "--disable-pip-version-check", "--no-binary", ":all:", "--no-deps",
-                f"django=={version}", "--dest", str(work_dir),
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-binary",
+                ":all:",
+                "--no-deps",
+                f"django=={version}",
+                "--dest",
+                str(work_dir),
             ]
         )
         if download.returncode:
@@ -178,8 +187,7 @@ def download_suite(version, release_dir):
         with tarfile.open(sdist) as archive:
             top = archive.getmembers()[0].name.split("/")[0]
             tests = [
-                member for member in archive.getmembers()
-                if member.name.startswith(f"{top}/tests/")
+                member for member in archive.getmembers() if member.name.startswith(f"{top}/tests/")
             ]
             archive.extractall(extracted, members=tests, filter="data")
         os.rename(extracted / top, release_dir)
