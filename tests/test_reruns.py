@@ -213,3 +213,24 @@ def test_bad_reruns_options_are_refused(sample, arguments, env, message):
 
     assert refused.returncode != 0, refused.output
     assert message in refused.stderr, refused.output
+
+
+def test_failfast_stops_only_at_a_last_run(sample):
+    # The worker must not stop test_flaky's class at its first, held-back
+    # failure: test_z_after runs, and the run passes.
+    run_ = run(
+        sample,
+        f"{RERUNS}.test_flaky",
+        f"{RERUNS}.test_z_after",
+        f"{CRASH_ONCE}",
+        "--parallel",
+        "2",
+        "--reruns",
+        "1",
+        "--failfast",
+        start_method="fork",
+    )
+
+    run_.assert_succeeded()
+    assert ran(run_) == 3, run_.output
+    assert len(run_.memory["after"]) == 1

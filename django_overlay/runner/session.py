@@ -244,7 +244,10 @@ class Session:
                 self.suite.runner_class,
                 task.number,
                 unittest.TestSuite(task.tests),
-                self.suite.failfast,
+                # With --reruns, a failure the worker sees may not be the
+                # test's last: the result, which sees only those, stops the
+                # run (serve) instead of the worker its class.
+                self.suite.failfast and self.reruns is None,
                 self.suite.buffer,
             )
             pool.send(worker, task, plain_function(self.suite.run_subsuite), arguments)
