@@ -10,6 +10,7 @@ tests fail.
 """
 
 import re
+import shlex
 
 import pytest
 from lxml import etree
@@ -156,6 +157,24 @@ def test_a_flaky_test_passes_the_run(sample, mode):
     assert len(runs_of(flaky, "crashes-once")) == 2
 
 
+@pytest.mark.parametrize("database", ["sqlite-file", "postgresql"], indirect=True)
+def test_reruns_on_fresh_databases_leave_none_behind(sample, database):
+    rows = run(
+        sample,
+        f"{ROBUSTNESS}.FlakyDatabaseTests",
+        CRASH_ONCE,
+        "--parallel",
+        "2",
+        "--reruns",
+        "1",
+        start_method="spawn",
+    )
+
+    rows.assert_succeeded()
+    assert len(rows.memory["flaky-with-rows"]) == 2
+    assert database.leftovers() == []
+
+
 def test_order_dependent_failure_names_its_sequence(sample):
     # Serially, in one worker: the victim runs behind the polluter, fails,
     # and passes alone in a fresh worker.
@@ -180,6 +199,12 @@ def test_order_dependent_failure_names_its_sequence(sample):
     # without --reruns, which would hide the failure.
     assert command.endswith(f"--parallel 1 {ROBUSTNESS}.OrderPolluterTests {victim}"), command
     assert "--reruns" not in command
+    # And it shows the failure.
+    python, manage_py, test, *arguments = shlex.split(command)
+    assert test == "test"
+    sequence = sample.run(*arguments, env={"SAMPLE_ROBUSTNESS": "reruns"}, timeout=RUN_TIMEOUT)
+    assert sequence.returncode == 1, sequence.output
+    assert re.search(r"^FAIL: test_victim ", sequence.stderr, re.M), sequence.output
 
 
 def test_without_reruns_nothing_changes(sample):

@@ -536,6 +536,13 @@ if "reruns" in CASES:
             if run_number("crashes-once") == 1:
                 os._exit(7)
 
+    class FlakyDatabaseTests(TransactionTestCase):
+        def test_flaky_with_rows(self):
+            self.assertEqual(TaggedRow.objects.count(), 0)
+            TaggedRow.objects.create(pid=os.getpid())
+            if run_number("flaky-with-rows") == 1:
+                self.fail("flaky-with-rows: fails on its first run, after writing a row")
+
     # What OrderPolluterTests leaves in its worker; OrderVictimTests fails
     # behind it, and passes alone.
     POLLUTED = []
