@@ -259,3 +259,17 @@ def test_failfast_stops_only_at_a_last_run(sample):
     run_.assert_succeeded()
     assert ran(run_) == 3, run_.output
     assert len(run_.memory["after"]) == 1
+
+
+@pytest.mark.parametrize("database", ["uncloneable"], indirect=True)
+def test_serial_reruns_say_when_they_cannot_apply(sample, database):
+    # A serial run with --reruns runs in a worker process on a clone of the
+    # test databases; a backend that cannot clone gets the plain serial run.
+    serial = run(sample, f"{ROBUSTNESS}.FlakyDatabaseTests", "--reruns", "1")
+
+    assert serial.returncode == 1, serial.output
+    assert (
+        "--reruns does not apply: a serial run with it runs in a worker process on a "
+        "clone of the test databases, and the database backend of 'default' cannot clone."
+    ) in serial.stdout + serial.stderr, serial.output
+    assert "RERUN" not in serial.stderr

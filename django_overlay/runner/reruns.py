@@ -67,6 +67,19 @@ def attempts_of(events, describe):
     return found
 
 
+def announce(result, test, attempts, number, limit):
+    """Say that a run of test failed and will be rerun, as the result shows outcomes."""
+    if getattr(result, "showAll", False):
+        kind = "error" if any(attempt.error for attempt in attempts) else "failure"
+        result.stream.writeln(
+            f"{result.getDescription(test)} ... RERUN ({kind}; rerun {number} of --reruns {limit})"
+        )
+        result.stream.flush()
+    elif getattr(result, "dots", False):
+        result.stream.write("R")
+        result.stream.flush()
+
+
 class Reruns:
     def __init__(self, limit, delay):
         self.limit = limit

@@ -12,6 +12,10 @@ databases. A class that has lost --max-crashes-per-class workers goes back no
 more: its tests that did not run are named in the report. After too many
 replacements the run ends with an error naming every test that did not run. Ctrl-C and SIGTERM end the run the same way: workers stopped,
 an error saying what did not run, and a result that fails.
+
+With --reruns, a test's outcome is held back while the test may run again
+(reruns.py), and its rerun goes to a fresh worker, which takes the slot of
+an idle one.
 """
 
 import signal
@@ -30,7 +34,7 @@ from .order_record import OrderRecord
 from .outcomes import RunInterrupted, TestTimedOut, WorkerCrashError, crash_error
 from .pool import WorkerPool
 from .process_groups import LeftProcessesWarning, describe
-from .reruns import RERUN_EVENTS, Reruns, attempts_of
+from .reruns import RERUN_EVENTS, Reruns, announce, attempts_of
 from .scheduling import LongestFirst, Task, class_label, kind_of
 
 # Events that make a test count as failed (workers send addSubTest only for
@@ -317,16 +321,7 @@ class Session:
             self.order_record.failed(worker, task, test)
         task.finished = index + 1
         self.rerun_after.setdefault(task.number, []).append(test)
-        if getattr(self.result, "showAll", False):
-            kind = "error" if any(attempt.error for attempt in attempts) else "failure"
-            self.result.stream.writeln(
-                f"{self.result.getDescription(test)} ... RERUN ({kind}; rerun {number} "
-                f"of --reruns {self.reruns.limit})"
-            )
-            self.result.stream.flush()
-        elif getattr(self.result, "dots", False):
-            self.result.stream.write("R")
-            self.result.stream.flush()
+        announce(self.result, test, attempts, number, self.reruns.limit)
 
     def queue_reruns(self, task):
         if self.reruns is not None and (tests := self.rerun_after.pop(task.number, None)):
