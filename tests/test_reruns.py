@@ -134,17 +134,20 @@ def test_only_the_last_run_counts(sample, tmp_path, start_method):
 
 @pytest.mark.parametrize("mode", ["parallel", "serial"])
 def test_a_flaky_test_passes_the_run(sample, mode):
-    processes = "2" if mode == "parallel" else "1"
+    # The serial run asks through the environment, with a delay.
+    if mode == "parallel":
+        arguments, env = ["--parallel", "2", "--reruns", "1"], {}
+    else:
+        arguments = ["--parallel", "1"]
+        env = {"DJANGO_TEST_RERUNS": "1", "DJANGO_TEST_RERUNS_DELAY": "0.2"}
     flaky = run(
         sample,
         f"{RERUNS}.test_flaky",
         f"{RERUNS}.test_a_passes",
         f"{CRASH_ONCE}.test_crashes_once",
-        "--parallel",
-        processes,
-        "--reruns",
-        "1",
+        *arguments,
         start_method="spawn",
+        env=env,
     )
 
     flaky.assert_succeeded()
