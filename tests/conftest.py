@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -88,6 +88,8 @@ class SampleRun:
     """pid -> start method, for each process that ran a sample test."""
     leftovers: list
     """Files the run left in its working directory or its TMPDIR."""
+    memory: dict = field(default_factory=dict)
+    """name -> pids, one per run of the sample test that remembers its runs by that name."""
 
     def __repr__(self):
         # Short, for pytest's assertion messages; the output goes in `output`.
@@ -173,6 +175,7 @@ class SampleProject:
                 stdout=process.stdout,
                 stderr=process.stderr,
                 workers=recorded_workers(directories["results"]),
+                memory=remembered_runs(directories["results"]),
                 leftovers=files_under(directories["cwd"], tmpdir),
             )
         finally:
@@ -295,6 +298,14 @@ def recorded_workers(results):
     return {
         int(path.name.removeprefix("worker-")): path.read_text()
         for path in results.glob("worker-*")
+    }
+
+
+def remembered_runs(results):
+    """What sample tests that remember their runs left (sample_app/tests/test_robustness.py's run_number)."""
+    return {
+        path.name.removeprefix("runs-"): [int(pid) for pid in path.read_text().split()]
+        for path in results.glob("runs-*")
     }
 
 

@@ -2,10 +2,10 @@
 Replacements for methods of django.test.runner.DiscoverRunner: the options of
 a run (--start-method, --isolate-cache, --reuse-schema,
 --drop-schema-templates, --shard, --junit-xml, --failed, --timeout,
---progress; for parallel runs --max-worker-restarts, --max-crashes-per-class,
+--reruns, --reruns-delay, --progress; for parallel runs --max-worker-restarts, --max-crashes-per-class,
 --durations-file, --discovery-order), one process for backends that cannot
 clone, taking the run's shard of the suite or its failed tests, recording its
-failed tests, a serial run under --timeout in one worker process, handing the
+failed tests, a serial run under --timeout or --reruns in one worker process, handing the
 options to the parallel suite and the schema template options to the setup of
 the test databases, and ending the command with one line when database setup
 cannot finish.
@@ -30,6 +30,8 @@ from . import durations, failed_setup, failed_tests, junit, processes, schema_te
 from .session import CRASHES_PER_CLASS, RunOptions
 
 TIMEOUT_VARIABLE = "DJANGO_TEST_TIMEOUT"
+RERUNS_VARIABLE = "DJANGO_TEST_RERUNS"
+RERUNS_DELAY_VARIABLE = "DJANGO_TEST_RERUNS_DELAY"
 
 
 class RefuseOption(argparse.Action):
@@ -46,6 +48,16 @@ def positive_seconds(value):
         seconds = None
     if seconds is None or not 0 < seconds < float("inf"):
         raise argparse.ArgumentTypeError(f"{value!r} is not a positive number of seconds")
+    return seconds
+
+
+def delay_seconds(value):
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = None
+    if seconds is None or not 0 <= seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds >= 0")
     return seconds
 
 
@@ -90,6 +102,26 @@ def add_arguments(cls, parser):
             "of its threads, and go on with a fresh worker process (a serial "
             f"run runs in one). Defaults to ${TIMEOUT_VARIABLE}; no limit "
             "without either."
+        ),
+    )
+    parser.add_argument(
+        "--reruns",
+        type=restart_count,
+        metavar="N",
+        help=(
+            "Run a test that fails, errors, or loses its worker again, up to N "
+            "times, alone in a fresh worker process; only its last run counts, "
+            "and one that passes on a rerun is reported as flaky (a serial run "
+            f"runs in one worker process). Defaults to ${RERUNS_VARIABLE}, else 0."
+        ),
+    )
+    parser.add_argument(
+        "--reruns-delay",
+        type=delay_seconds,
+        metavar="SECONDS",
+        help=(
+            "With --reruns, wait this long after a test failed before it runs "
+            f"again (default: ${RERUNS_DELAY_VARIABLE}, else 0)."
         ),
     )
     parser.add_argument(
@@ -205,6 +237,8 @@ def init(
     *args,
     start_method=None,
     timeout=None,
+    reruns=None,
+    reruns_delay=None,
     max_worker_restarts=None,
     max_crashes_per_class=None,
     durations_file=None,
@@ -239,6 +273,7 @@ def init(
             timeout = positive_seconds(os.environ[TIMEOUT_VARIABLE])
         except argparse.ArgumentTypeError as error:
             raise CommandError(f"${TIMEOUT_VARIABLE}: {error}") from None
+    reruns, reruns_delay = requested_reruns(reruns, reruns_delay)
     self.isolate_cache = caches.requested_isolation(isolate_cache)
     self.reuse_schema = schema_templates.requested_reuse(reuse_schema)
     self.drop_schema_templates = drop_schema_templates
@@ -267,6 +302,8 @@ def init(
         durations_file=durations_file,
         durations_from_junit=tuple(durations_from_junit or ()),
         progress=progress,
+        reruns=reruns,
+        reruns_delay=reruns_delay,
         # The N runs of a split read the same durations: one that recorded
         # its own times before the next started would move classes between
         # shards. A --failed run times classes of which it runs a few tests.
@@ -279,6 +316,27 @@ def init(
             self.log(f"--parallel auto: {count} process{'es' if count > 1 else ''}, from {why}.")
     if self.parallel > 1:
         fall_back_to_one_process(self)
+
+
+def from_environment(variable, parse):
+    try:
+        return parse(os.environ[variable])
+    except argparse.ArgumentTypeError as error:
+        raise CommandError(f"${variable}: {error}") from None
+
+
+def requested_reruns(reruns, reruns_delay):
+    """
+    --reruns and --reruns-delay, or their variables; a delay given on the
+    command line without reruns is a mistake worth saying.
+    """
+    if reruns_delay is not None and not (reruns or os.environ.get(RERUNS_VARIABLE)):
+        raise CommandError("--reruns-delay applies only with --reruns N (N >= 1).")
+    if reruns is None and os.environ.get(RERUNS_VARIABLE):
+        reruns = from_environment(RERUNS_VARIABLE, restart_count)
+    if reruns_delay is None and os.environ.get(RERUNS_DELAY_VARIABLE):
+        reruns_delay = from_environment(RERUNS_DELAY_VARIABLE, delay_seconds)
+    return reruns or 0, reruns_delay or 0
 
 
 def build_suite(self, *args, **kwargs):
@@ -309,7 +367,8 @@ def build_suite(self, *args, **kwargs):
         self.failed_tests_record = failed_tests.FailedTestsRecord(
             failed_tests.path_beside(durations_path(options)), suite
         )
-    if options is not None and options.timeout and not hasattr(suite, "options"):
+    one_worker_asked = options is not None and (options.timeout or options.reruns)
+    if one_worker_asked and not hasattr(suite, "options"):
         suite = in_one_worker(self, suite)
     if options is not None and options.progress and not hasattr(suite, "options"):
         if self.pdb:
@@ -346,9 +405,10 @@ def durations_path(options):
 
 def in_one_worker(runner, suite):
     """
-    --timeout in a serial run: its tests run in one worker process, as a
-    parallel run's do, so that a test that hangs is stopped with its stacks
-    reported, and the run goes on in a fresh worker.
+    --timeout or --reruns in a serial run: its tests run in one worker
+    process, as a parallel run's do, so that a test that hangs is stopped
+    with its stacks reported, and the run goes on in a fresh worker, and a
+    test that failed runs again in a fresh one (reruns).
 
     Inside the runner's own process nothing can stop a test stuck in C code:
     an exception raised from a signal handler or from another thread waits
@@ -356,15 +416,21 @@ def in_one_worker(runner, suite):
     retry after the signal), and the process left behind would have to go
     on running the other tests. A process that is ended has no such state.
     """
+    options = runner.parallel_run_options
+    asked = " and ".join(
+        name
+        for name, value in (("--timeout", options.timeout), ("--reruns", options.reruns))
+        if value
+    )
     if runner.pdb:
-        runner.log("--timeout does not apply with --pdb: the tests run in this process.")
+        runner.log(f"{asked} does not apply with --pdb: the tests run in this process.")
         return suite
     unable = [alias for alias in connections if not connections[alias].features.can_clone_databases]
     subsuites = partition_suite_by_case(suite)
     if unable or not subsuites:
         if unable:
             runner.log(
-                "--timeout does not apply: a serial run with a timeout runs in a "
+                f"{asked} does not apply: a serial run with it runs in a "
                 "worker process on a clone of the test databases, and the "
                 f"database backend of {', '.join(map(repr, unable))} cannot clone."
             )

@@ -29,6 +29,9 @@ ORDER_OPTIONS = {
     "-r": False,
     "--failed": False,
 }
+# Options left out with the value they always take: a serial rerun of the
+# sequence must show the failure, not run it again until it passes.
+RERUN_OPTIONS = {"--reruns", "--reruns-delay"}
 
 
 class OrderRecordWarning(UserWarning):
@@ -49,10 +52,7 @@ class OrderRecord:
     def failed(self, worker, task, test):
         if test.id() in self.failures:
             return
-        earlier = self.history.get(worker, [])
-        # The class itself was appended when it was dispatched.
-        before = earlier[: len(earlier) - 1 - earlier[::-1].index(task.label)]
-        self.failures[test.id()] = (repr(worker), before)
+        self.failures[test.id()] = (repr(worker), self.ran_before(worker, task))
 
     def write(self, path):
         """
@@ -76,11 +76,22 @@ class OrderRecord:
             return False
         return True
 
+    def ran_before(self, worker, task):
+        """Labels of the classes worker ran before task's class."""
+        earlier = self.history.get(worker, [])
+        # The class itself was appended when it was dispatched.
+        return earlier[: len(earlier) - 1 - earlier[::-1].index(task.label)]
+
+    def command(self, test_id, prefix=None):
+        """The command that reruns, serially, what ran before test_id's failure, then it."""
+        _worker, before = self.failures[test_id]
+        return shlex.join([*(prefix or self.rerun_prefix()), *before, test_id])
+
     def sections(self):
         prefix = self.rerun_prefix()
         for test_id, (worker, before) in sorted(self.failures.items()):
             ran = "".join(f"  {label}\n" for label in before) or "  (nothing: its class came first)\n"
-            command = shlex.join([*prefix, *before, test_id])
+            command = self.command(test_id, prefix)
             yield (
                 f"{test_id}\nfailed on {worker}, after:\n{ran}"
                 f"The same sequence, serially:\n  {command}\n"
@@ -93,7 +104,10 @@ class OrderRecord:
             argument = arguments[index]
             index += 1
             name, equals, _value = argument.partition("=")
-            if name in ORDER_OPTIONS:
+            if name in RERUN_OPTIONS:
+                if not equals:
+                    index += 1
+            elif name in ORDER_OPTIONS:
                 following = arguments[index] if index < len(arguments) else ""
                 if ORDER_OPTIONS[name] and not equals and (following.isdigit() or following == "auto"):
                     index += 1

@@ -407,6 +407,25 @@ class WorkerPool:
             worker, description, timed_out, stacks, worker.start_failure, worker.escaped, left
         )
 
+    def retire(self, worker):
+        """
+        Let an idle worker exit, to make way for a fresh one in its slot (a
+        rerun runs in a fresh worker: session.py). What its tests left
+        running ends with it.
+        """
+        del self.workers[worker.slot]
+        try:
+            worker.connection.send(None)
+        except OSError:
+            pass
+        worker.process.join(timeout=5)
+        if worker.process.is_alive():
+            worker.process.kill()
+            worker.process.join()
+        worker.connection.close()
+        if worker.group is not None:
+            process_groups.end_groups([worker.group])
+
     def stop(self, abandon=False):
         """
         Let idle workers exit and end busy ones, whose work is abandoned. A

@@ -57,6 +57,9 @@ class Task:
     finished: int = 0
     failed: bool = False
     dispatched_at: float | None = None
+    # With --reruns: the events of the test being replayed, held until it
+    # stops, when the session knows whether it will run again.
+    held: list | None = None
     worker: object = field(default=None, repr=False)
 
 

@@ -12,6 +12,10 @@ databases. A class that has lost --max-crashes-per-class workers goes back no
 more: its tests that did not run are named in the report. After too many
 replacements the run ends with an error naming every test that did not run. Ctrl-C and SIGTERM end the run the same way: workers stopped,
 an error saying what did not run, and a result that fails.
+
+With --reruns, a test's outcome is held back while the test may run again
+(reruns.py), and its rerun goes to a fresh worker, which takes the slot of
+an idle one.
 """
 
 import signal
@@ -30,6 +34,7 @@ from .order_record import OrderRecord
 from .outcomes import RunInterrupted, TestTimedOut, WorkerCrashError, crash_error
 from .pool import WorkerPool
 from .process_groups import LeftProcessesWarning, describe
+from .reruns import RERUN_EVENTS, Reruns, announce, attempts_of
 from .scheduling import LongestFirst, Task, class_label, kind_of
 
 # Events that make a test count as failed (workers send addSubTest only for
@@ -66,6 +71,9 @@ class RunOptions:
     keep_order: bool = False
     # The labels the run was given, left out of the order record's commands.
     test_labels: tuple = ()
+    # --reruns and --reruns-delay.
+    reruns: int = 0
+    reruns_delay: float = 0
 
 
 def details_section(lost):
@@ -137,6 +145,15 @@ class Session:
         self.schedule = None
         self.durations_path = options.durations_file or durations.default_path()
         self.order_record = OrderRecord(options.test_labels)
+        # With --reruns only: without it, a test's events go to the result
+        # as they come, as before.
+        self.reruns = Reruns(options.reruns, options.reruns_delay) if options.reruns else None
+        # Task number -> tests of it to rerun once it ends.
+        self.rerun_after = {}
+        # Workers that have run nothing since they started, and the rerun
+        # each fresh worker started for one is to run.
+        self.fresh_workers = set()
+        self.pinned = {}
 
     def run(self):
         tasks = [
@@ -160,7 +177,7 @@ class Session:
                 if self.progress:
                     self.progress.start(sum(len(task.tests) for task in tasks), self.result)
                 for slot in range(1, self.suite.processes + 1):
-                    pool.start(slot, (self.worker_setup,))
+                    self.fresh_workers.add(pool.start(slot, (self.worker_setup,)))
                 self.serve(pool)
         except Interrupted as interruption:
             self.end_run(
@@ -168,6 +185,8 @@ class Session:
                 RunInterrupted,
             )
         finally:
+            if self.reruns is not None:
+                self.finish_reruns()
             if self.progress:
                 self.progress.stop()
         if self.measured and self.options.record_durations:
@@ -181,7 +200,7 @@ class Session:
             )
 
     def serve(self, pool):
-        while self.schedule or pool.busy():
+        while self.schedule or pool.busy() or self.reruns_pending():
             if self.result.shouldStop:
                 return
             self.dispatch(pool)
@@ -206,13 +225,22 @@ class Session:
         self.tasks[task.number] = task
         return task
 
+    def reruns_pending(self):
+        return self.reruns is not None and bool(self.reruns.waiting or self.pinned)
+
     def dispatch(self, pool):
         for worker in pool.idle_workers():
-            if not self.schedule:
-                return
-            task = self.schedule.next_task(worker, pool.workers.values())
+            task = self.pinned.pop(worker, None)
+            if task is None and self.reruns is not None and (test := self.reruns.next_due()):
+                task = self.new_task([test], requeued=True)
+                if worker not in self.fresh_workers:
+                    self.make_way(pool, worker, task)
+                    continue
+            if task is None and self.schedule:
+                task = self.schedule.next_task(worker, pool.workers.values())
             if task is None:
                 continue
+            self.fresh_workers.discard(worker)
             task.worker = worker
             task.dispatched_at = time.monotonic()
             self.order_record.dispatched(worker, task)
@@ -220,10 +248,21 @@ class Session:
                 self.suite.runner_class,
                 task.number,
                 unittest.TestSuite(task.tests),
-                self.suite.failfast,
+                # With --reruns, a failure the worker sees may not be the
+                # test's last: the result, which sees only those, stops the
+                # run (serve) instead of the worker its class.
+                self.suite.failfast and self.reruns is None,
                 self.suite.buffer,
             )
             pool.send(worker, task, plain_function(self.suite.run_subsuite), arguments)
+
+    def make_way(self, pool, worker, task):
+        """A rerun runs in a fresh worker: worker gives its slot to one, which will run task."""
+        pool.retire(worker)
+        connections.close_all()
+        fresh = pool.start(worker.slot, (replace(self.worker_setup, fresh_databases=True),))
+        self.fresh_workers.add(fresh)
+        self.pinned[fresh] = task
 
     def on_message(self, message):
         task = self.tasks[message.task_number]
@@ -235,12 +274,71 @@ class Session:
             _, events = message.payload
             self.replay(task, events)
             task.worker = None
+            self.queue_reruns(task)
             if not task.requeued:
                 elapsed = time.monotonic() - task.dispatched_at
                 self.measured[task.label] = self.measured.get(task.label, 0) + elapsed
 
     def replay(self, task, events):
-        """Replay a worker's events into the result, as upstream's handle_event() does."""
+        """
+        Replay a worker's events into the result, as upstream's handle_event()
+        does; with --reruns, each test's together once it has stopped.
+        """
+        if self.reruns is None:
+            self.deliver(task, events)
+            return
+        for event in events:
+            if task.held is not None:
+                task.held.append(event)
+                if event[0] == "stopTest":
+                    held, task.held = task.held, None
+                    self.test_ended(task, held)
+            elif event[0] == "startTest":
+                task.held = [event]
+            else:
+                # Class and module fixtures' outcomes, not rerun.
+                self.deliver(task, [event])
+
+    def test_ended(self, task, events):
+        """A test's events, with --reruns: held back while it may run again, else replayed."""
+        index = events[0][1]
+        test = task.tests[index]
+        if any(event[0] in RERUN_EVENTS for event in events) and self.reruns.may_rerun(test):
+            self.hold(task, index, test, events)
+            return
+        history = self.reruns.final(test, any(event[0] in FAILING_EVENTS for event in events))
+        if history is not None and (add_reruns := getattr(self.result, "addReruns", None)):
+            add_reruns(test, [attempt for attempts in history.attempts for attempt in attempts])
+        self.deliver(task, events)
+
+    def hold(self, task, index, test, events):
+        worker = task.worker
+        # Other classes, whose leftovers the rerun in a fresh worker escapes.
+        ran_behind_others = worker is not None and bool(self.order_record.ran_before(worker, task))
+        attempts = attempts_of(events, lambda err: self.result._exc_info_to_string(err, test))
+        number = self.reruns.hold(test, task, events, attempts, ran_behind_others)
+        if worker is not None:
+            self.order_record.failed(worker, task, test)
+        task.finished = index + 1
+        self.rerun_after.setdefault(task.number, []).append(test)
+        announce(self.result, test, attempts, number, self.reruns.limit)
+
+    def queue_reruns(self, task):
+        if self.reruns is not None and (tests := self.rerun_after.pop(task.number, None)):
+            self.reruns.queue(tests)
+
+    def finish_reruns(self):
+        """
+        Outcomes held for reruns that did not end (the run stopped first) are
+        the tests' outcomes; then what the reruns found.
+        """
+        for task, events in self.reruns.unfinished():
+            self.deliver(task, events)
+        self.pinned.clear()
+        for line in self.reruns.summary(lambda test: self.order_record.command(test.id())):
+            self.result.stream.writeln(line)
+
+    def deliver(self, task, events):
         for event in events:
             name = event[0]
             self.suite.handle_event(self.result, task.tests, event)
@@ -250,7 +348,7 @@ class Session:
                     self.order_record.failed(task.worker, task, task.tests[event[1]])
             elif name == "stopTest":
                 task.finished = event[1] + 1
-                if self.progress:
+                if self.progress and task.worker is not None:
                     self.progress.test_stopped(task.worker.slot, task.failed)
                 task.failed = False
 
@@ -300,11 +398,17 @@ class Session:
         else:
             self.report_lost_task(task, worker, how, details_section(lost), outcome)
             task.worker = None
-        if self.schedule and self.restarts <= self.max_restarts:
+            self.queue_reruns(task)
+        self.fresh_workers.discard(worker)
+        if (pinned := self.pinned.pop(worker, None)) is not None:
+            # A fresh worker lost before it was given its rerun: another runs it.
+            self.reruns.waiting.appendleft((0, pinned.tests[0]))
+        if (self.schedule or self.reruns_pending()) and self.restarts <= self.max_restarts:
             # A worker killed inside a TransactionTestCase leaves rows behind:
             # its replacement clones its databases afresh.
             connections.close_all()
-            pool.start(worker.slot, (replace(self.worker_setup, fresh_databases=True),))
+            fresh = pool.start(worker.slot, (replace(self.worker_setup, fresh_databases=True),))
+            self.fresh_workers.add(fresh)
 
     def warn_processes_of_lost(self, lost, task):
         """A lost worker left processes in its group, which the pool ended."""

@@ -480,3 +480,78 @@ if ROBUSTNESS_RUN:
             {"__module__": __name__},
         )
 
+
+if "reruns" in CASES:
+
+    def run_number(name):
+        """
+        How many times the test called name has run in this run, this time
+        included. Its memory is a file in the run's own results directory
+        (SAMPLE_RESULTS_DIR), one line per run: the pid that ran it.
+        """
+        path = results_directory() / f"runs-{name}"
+        with path.open("a") as file:
+            file.write(f"{os.getpid()}\n")
+        return len(path.read_text().splitlines())
+
+    class RerunTests(SimpleTestCase):
+        """For --reruns: tests that fail, error or crash on their first run only, or always."""
+
+        def test_a_passes(self):
+            run_number("passes")
+
+        def test_always_fails(self):
+            run_number("always-fails")
+            self.fail("always-fails: fails on every run")
+
+        def test_errors_once(self):
+            if run_number("errors-once") == 1:
+                raise RuntimeError("errors-once: an error on its first run")
+
+        @unittest.expectedFailure
+        def test_expected_failure(self):
+            run_number("expected-failure")
+            self.fail("expected-failure: fails, as it says it does")
+
+        def test_flaky(self):
+            if run_number("flaky") == 1:
+                self.fail("flaky: fails on its first run")
+
+        @unittest.skip("skipped, on purpose")
+        def test_skipped(self):
+            pass
+
+        def test_subtest_fails_once(self):
+            first = run_number("subtest-fails-once") == 1
+            with self.subTest(number=1):
+                self.assertFalse(first, "subtest-fails-once: a subtest fails on its first run")
+
+        def test_z_after(self):
+            run_number("after")
+
+    class CrashOnceTests(SimpleTestCase):
+        """Alone in its class, so that the tests its worker had not reported yet are not others'."""
+
+        def test_crashes_once(self):
+            if run_number("crashes-once") == 1:
+                os._exit(7)
+
+    class FlakyDatabaseTests(TransactionTestCase):
+        def test_flaky_with_rows(self):
+            self.assertEqual(TaggedRow.objects.count(), 0)
+            TaggedRow.objects.create(pid=os.getpid())
+            if run_number("flaky-with-rows") == 1:
+                self.fail("flaky-with-rows: fails on its first run, after writing a row")
+
+    # What OrderPolluterTests leaves in its worker; OrderVictimTests fails
+    # behind it, and passes alone.
+    POLLUTED = []
+
+    class OrderPolluterTests(SimpleTestCase):
+        def test_pollutes(self):
+            POLLUTED.append("polluted")
+
+    class OrderVictimTests(SimpleTestCase):
+        def test_victim(self):
+            run_number("victim")
+            self.assertEqual(POLLUTED, [], "the victim ran behind OrderPolluterTests")
