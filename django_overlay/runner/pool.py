@@ -8,8 +8,9 @@ it knows at once which worker died and what it was running. A worker whose
 step outlives its deadline writes the stacks of its threads into a file of
 its own and ends itself (watchdog.py); the parent reads the file, and kills a
 worker that is still there a grace period later. No signal is involved, so
-the same runs on every platform. On POSIX each worker leads a process group
-of its own, which the pool ends with the worker (process_groups.py). What to
+the same runs on every platform. Each worker leads a process group of its
+own (a job object on Windows), which the pool ends with the worker
+(process_groups.py). What to
 do about a lost worker is the session's business (session.py): the pool
 only reports it.
 """
@@ -45,8 +46,6 @@ BATCH_POLL_SECONDS = 0.005
 STARTING_SECONDS = 60
 
 
-
-
 # Where a worker is in its task, in memory it shares with the parent, which
 # reads it when the worker is lost and to enforce the timeout: written at
 # every test's start and stop, it costs no message.
@@ -62,13 +61,13 @@ _position = None
 _spawn_watch = None
 
 
-def serve(connection, position, worker_id, initializer, initargs, timeout, stacks_path):
+def serve(connection, position, worker_id, initializer, initargs, timeout, stacks_path, job):
     """Body of a worker process: initialise, then run tasks until told to stop."""
     global _parent, _position, _spawn_watch
     _parent, _position = connection, position
     try:
         # First: whatever the worker starts from here on is in its group.
-        if (group := process_groups.start_own_group()) is not None:
+        if (group := process_groups.start_own_group(job)) is not None:
             _spawn_watch = process_groups.SpawnWatch(group)
         # Ctrl-C (and Ctrl-Break on Windows) reaches the whole console, and
         # a signal to the parent's process group still reaches a worker that
@@ -208,7 +207,7 @@ class WorkerLost:
 
 
 class Worker:
-    def __init__(self, slot, process, connection, stacks_path, position):
+    def __init__(self, slot, process, connection, stacks_path, position, group):
         self.slot = slot
         self.process = process
         self.connection = connection
@@ -221,8 +220,8 @@ class Worker:
         # Its end of the pipe is closed: it exited or is about to.
         self.hung_up = False
         self.escaped = None
-        # Its process group (process_groups.py), where there are groups.
-        self.group = process.pid if process_groups.SUPPORTED else None
+        # Its process group or job object (process_groups.py), where there are.
+        self.group = group
         # Processes in it that it has named already.
         self.reported_processes = set()
 
@@ -275,15 +274,26 @@ class WorkerPool:
             if self.stacks_directory is None:
                 self.stacks_directory = tempfile.mkdtemp(prefix="django-overlay-stacks-")
             stacks_path = str(Path(self.stacks_directory) / f"worker-{slot}.txt")
+        job = process_groups.new_group()
         process = self.context.Process(
             target=serve,
-            args=(child_end, position, slot, self.initializer, initargs, self.timeout, stacks_path),
+            args=(
+                child_end,
+                position,
+                slot,
+                self.initializer,
+                initargs,
+                self.timeout,
+                stacks_path,
+                job,
+            ),
             name=f"django-test-worker-{slot}",
             daemon=True,
         )
         process.start()
         child_end.close()
-        self.workers[slot] = Worker(slot, process, parent_end, stacks_path, position)
+        group = process_groups.group_of(process, job)
+        self.workers[slot] = Worker(slot, process, parent_end, stacks_path, position, group)
         return self.workers[slot]
 
     def idle_workers(self):
@@ -392,7 +402,9 @@ class WorkerPool:
 
     def _lose(self, worker, description, timed_out=False):
         worker.process.join()
-        left = process_groups.members(worker.group, exclude=worker.reported_processes)
+        left = process_groups.members(
+            worker.group, exclude={worker.process.pid, *worker.reported_processes}
+        )
         process_groups.end_groups([worker.group] if worker.group is not None else [])
         del self.workers[worker.slot]
         worker.connection.close()

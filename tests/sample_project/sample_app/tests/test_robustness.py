@@ -166,6 +166,20 @@ if "children" in CASES:
                 pass
 
 
+if "python-child" in CASES:
+
+    class LeftPythonChildTests(Checks, SimpleTestCase):
+        """Leaves a child behind with nothing but Python, as on Windows."""
+
+        def test_leaves_a_python_child(self):
+            directory = os.environ["SAMPLE_CHILDREN_DIR"]
+            # The directory in its command line lets the pytest test find it.
+            child = subprocess.Popen(
+                [sys.executable, "-c", "import time; time.sleep(300)", directory]
+            )
+            (Path(directory) / "python-child").write_text(str(child.pid))
+
+
 if "interrupted-with-children" in CASES:
 
     class InterruptedWithChildrenTests(Checks, SimpleTestCase):
@@ -479,4 +493,3 @@ if ROBUSTNESS_RUN:
             (PassingChecks, TransactionTestCase),
             {"__module__": __name__},
         )
-
