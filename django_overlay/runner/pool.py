@@ -27,6 +27,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 
 from . import process_groups
+from .left_threads import ThreadWatch
 from .watchdog import StepWatchdog, read_stacks
 
 # How often to look at should_stop() while workers are busy: Ctrl-C's first
@@ -44,6 +45,9 @@ BATCH_POLL_SECONDS = 0.005
 # How long a run that is over waits for a worker still starting (cloning its
 # databases) before ending it anyway.
 STARTING_SECONDS = 60
+# How long a worker told to stop, or that hung up, has to exit before it is
+# killed: Python waits for the threads that are not daemons first.
+EXIT_SECONDS = 5
 
 
 # Where a worker is in its task, in memory it shares with the parent, which
@@ -55,15 +59,16 @@ NOT_RUNNING = -1
 INTERRUPTS = [signal.SIGINT, *filter(None, [getattr(signal, "SIGBREAK", None)])]
 
 # In a worker process: the parent end of the pipe, for send_to_parent(), the
-# shared position, and what looks for processes its tests leave.
+# shared position, and what looks for processes and threads its tests leave.
 _parent = None
 _position = None
 _spawn_watch = None
+_thread_watch = None
 
 
 def serve(connection, position, worker_id, initializer, initargs, timeout, stacks_path, job):
     """Body of a worker process: initialise, then run tasks until told to stop."""
-    global _parent, _position, _spawn_watch
+    global _parent, _position, _spawn_watch, _thread_watch
     _parent, _position = connection, position
     try:
         # First: whatever the worker starts from here on is in its group.
@@ -79,6 +84,7 @@ def serve(connection, position, worker_id, initializer, initargs, timeout, stack
         if timeout is not None:
             StepWatchdog(lambda: position[SINCE], timeout, stacks_path)
         initializer(worker_id, *initargs)
+        _thread_watch = ThreadWatch(_running_test)
     except BaseException:
         connection.send(("init_failed", traceback.format_exc()))
         return
@@ -86,15 +92,21 @@ def serve(connection, position, worker_id, initializer, initargs, timeout, stack
     while (task := _receive(connection)) is not None:
         number, function, argument = task
         position[:] = [NOT_RUNNING, time.monotonic(), 0]
+        _thread_watch.task_started(number)
         try:
             outcome = ("done", number, function(argument))
         except BaseException as error:
             report_escape(connection, number, error)
             return
         position[SINCE] = 0
+        _thread_watch.task_ended()
         if _spawn_watch is not None and (left := _spawn_watch.left_processes()):
             connection.send(("left_processes", number, left))
         connection.send(outcome)
+    # Python waits for these before the process exits; the parent names
+    # them if it has to kill it.
+    if threads := _thread_watch.left_threads():
+        _send(connection, ("threads_at_exit", threads))
 
 
 def report_escape(connection, number, error):
@@ -111,6 +123,19 @@ def report_escape(connection, number, error):
 def send_to_parent(*message):
     """From inside a task: tell the parent something before the task ends."""
     _parent.send(message)
+
+
+def _running_test():
+    index = int(_position[RUNNING])
+    return None if index == NOT_RUNNING else index
+
+
+def _send(connection, message):
+    try:
+        connection.send(message)
+    except OSError:
+        # The parent is gone.
+        pass
 
 
 def mark_test_started(index):
@@ -187,6 +212,18 @@ class Message:
 
 
 @dataclass
+class KilledAtExit:
+    """
+    A worker told to stop at the end of the run that had not exited a few
+    seconds later, and the threads it said it was waiting for: (name, (task
+    number, index of the test or None for the class) or None for its setup).
+    """
+
+    worker: "Worker"
+    threads: list
+
+
+@dataclass
 class WorkerLost:
     """
     A worker died, or passed its deadline (its stacks, when its watchdog
@@ -259,6 +296,8 @@ class WorkerPool:
         self.workers = {}
         # The workers' stacks files, in a directory of the run's own.
         self.stacks_directory = None
+        # What stop() had to kill.
+        self.killed_at_exit = []
 
     def __enter__(self):
         return self
@@ -329,7 +368,7 @@ class WorkerPool:
             if worker.hung_up and self._owns(worker):
                 # A closed pipe means the process is exiting; one that does
                 # not finish is of no more use.
-                worker.process.join(timeout=5)
+                worker.process.join(timeout=EXIT_SECONDS)
                 if worker.process.is_alive():
                     worker.process.kill()
                     worker.process.join()
@@ -400,6 +439,19 @@ class WorkerPool:
                 return
             yield from self._receive_from(worker)
 
+    @staticmethod
+    def _threads_at_exit(worker):
+        """What a worker that does not exit said it waits for, last in its pipe."""
+        threads = []
+        try:
+            while worker.connection.poll():
+                message = worker.connection.recv()
+                if message[0] == "threads_at_exit":
+                    threads = message[1]
+        except (EOFError, OSError):
+            pass
+        return threads
+
     def _lose(self, worker, description, timed_out=False):
         worker.process.join()
         left = process_groups.members(
@@ -426,6 +478,7 @@ class WorkerPool:
         unless the run is being abandoned (Ctrl-C), since one killed halfway
         leaves a clone that teardown cannot find.
         """
+        told_to_stop = set()
         for worker in self.workers.values():
             if not worker.ready and not abandon and worker.process.is_alive():
                 try:
@@ -435,13 +488,16 @@ class WorkerPool:
             if worker.task is None and not abandon and worker.process.is_alive():
                 try:
                     worker.connection.send(None)
+                    told_to_stop.add(worker.slot)
                 except OSError:
                     pass
             else:
                 worker.process.terminate()
         for worker in self.workers.values():
-            worker.process.join(timeout=5)
+            worker.process.join(timeout=EXIT_SECONDS)
             if worker.process.is_alive():
+                if worker.slot in told_to_stop:
+                    self.killed_at_exit.append(KilledAtExit(worker, self._threads_at_exit(worker)))
                 worker.process.kill()
                 worker.process.join()
             worker.connection.close()

@@ -204,3 +204,6 @@ def test_a_child_left_running_ends_with_the_run_and_is_named(windows, tmp_path):
     assert left == [], run.output
     assert run.leftovers == []
 
+
+def test_worker_kept_alive_by_a_thread_is_named_with_its_test(windows):
+    test_robustness.test_worker_kept_alive_by_a_thread_is_named_with_its_test(windows, "spawn")

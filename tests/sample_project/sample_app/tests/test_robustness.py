@@ -180,6 +180,23 @@ if "python-child" in CASES:
             (Path(directory) / "python-child").write_text(str(child.pid))
 
 
+if "thread" in CASES:
+
+    def wait_for_ever(name):
+        # Not a daemon: Python waits for it before the worker exits.
+        threading.Thread(target=threading.Event().wait, name=name).start()
+
+    class LeftThreadTests(Checks, SimpleTestCase):
+        def test_leaves_a_thread(self):
+            wait_for_ever("left-by-a-test")
+
+    class LeftThreadInSetUpClassTests(Checks, SimpleTestCase):
+        @classmethod
+        def setUpClass(cls):
+            super().setUpClass()
+            wait_for_ever("left-by-setupclass")
+
+
 if "interrupted-with-children" in CASES:
 
     class InterruptedWithChildrenTests(Checks, SimpleTestCase):
