@@ -279,7 +279,7 @@ def run_bounded(command, cwd, env, timeout, interrupt=None):
             kill_process_tree(process)
             stdout, stderr = process.communicate()
             pytest.fail(
-                f"{' '.join(command)} did not finish within {timeout} s\n"
+                f"{' '.join(map(str, command))} did not finish within {timeout} s\n"
                 f"--- stdout\n{stdout}\n--- stderr\n{stderr}"
             )
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)

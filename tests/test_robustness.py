@@ -548,6 +548,34 @@ def test_processes_left_by_tests_end_with_the_run(sample, start_method, tmp_path
     assert run.leftovers == []
 
 
+@pytest.mark.parametrize("start_method", START_METHODS)
+def test_worker_kept_alive_by_a_thread_is_named_with_its_test(sample, start_method):
+    """
+    A test and a setUpClass each leave a thread (not a daemon) waiting for
+    ever: their workers cannot exit at the end of the run, and each one
+    killed is named with the test, or the class, that left its thread.
+    Python 3.11 raises no audit event when a thread starts: the class is
+    named then.
+    """
+    run = run_cases(sample, ["thread"], start_method=start_method)
+
+    run.assert_succeeded()
+    warnings = re.findall(
+        r"WorkerKilledAtExitWarning: worker [12] \(pid \d+\) had not exited 5 s after the "
+        r"end of the run, and was killed: (.*)\.$",
+        run.stderr,
+        re.M,
+    )
+    test = f"{ROBUSTNESS}.LeftThreadTests" + (
+        ".test_leaves_a_thread" if sys.version_info >= (3, 12) else ""
+    )
+    assert sorted(left for line in warnings for left in line.split("; ")) == [
+        f"{ROBUSTNESS}.LeftThreadInSetUpClassTests left thread 'left-by-setupclass' running",
+        f"{test} left thread 'left-by-a-test' running",
+    ], run.output
+    assert run.leftovers == []
+
+
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="looks for the processes in /proc")
 @pytest.mark.parametrize(
     "interrupt",

@@ -8,8 +8,9 @@ it knows at once which worker died and what it was running. A worker whose
 step outlives its deadline writes the stacks of its threads into a file of
 its own and ends itself (watchdog.py); the parent reads the file, and kills a
 worker that is still there a grace period later. No signal is involved, so
-the same runs on every platform. On POSIX each worker leads a process group
-of its own, which the pool ends with the worker (process_groups.py). What to
+the same runs on every platform. Each worker leads a process group of its
+own (a job object on Windows), which the pool ends with the worker
+(process_groups.py). What to
 do about a lost worker is the session's business (session.py): the pool
 only reports it.
 """
@@ -26,6 +27,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 
 from . import process_groups
+from .left_threads import ThreadWatch
 from .watchdog import StepWatchdog, read_stacks
 
 # How often to look at should_stop() while workers are busy: Ctrl-C's first
@@ -43,8 +45,9 @@ BATCH_POLL_SECONDS = 0.005
 # How long a run that is over waits for a worker still starting (cloning its
 # databases) before ending it anyway.
 STARTING_SECONDS = 60
-
-
+# How long a worker told to stop, or that hung up, has to exit before it is
+# killed: Python waits for the threads that are not daemons first.
+EXIT_SECONDS = 5
 
 
 # Where a worker is in its task, in memory it shares with the parent, which
@@ -56,19 +59,20 @@ NOT_RUNNING = -1
 INTERRUPTS = [signal.SIGINT, *filter(None, [getattr(signal, "SIGBREAK", None)])]
 
 # In a worker process: the parent end of the pipe, for send_to_parent(), the
-# shared position, and what looks for processes its tests leave.
+# shared position, and what looks for processes and threads its tests leave.
 _parent = None
 _position = None
 _spawn_watch = None
+_thread_watch = None
 
 
-def serve(connection, position, worker_id, initializer, initargs, timeout, stacks_path):
+def serve(connection, position, worker_id, initializer, initargs, timeout, stacks_path, job):
     """Body of a worker process: initialise, then run tasks until told to stop."""
-    global _parent, _position, _spawn_watch
+    global _parent, _position, _spawn_watch, _thread_watch
     _parent, _position = connection, position
     try:
         # First: whatever the worker starts from here on is in its group.
-        if (group := process_groups.start_own_group()) is not None:
+        if (group := process_groups.start_own_group(job)) is not None:
             _spawn_watch = process_groups.SpawnWatch(group)
         # Ctrl-C (and Ctrl-Break on Windows) reaches the whole console, and
         # a signal to the parent's process group still reaches a worker that
@@ -80,6 +84,7 @@ def serve(connection, position, worker_id, initializer, initargs, timeout, stack
         if timeout is not None:
             StepWatchdog(lambda: position[SINCE], timeout, stacks_path)
         initializer(worker_id, *initargs)
+        _thread_watch = ThreadWatch(_running_test)
     except BaseException:
         connection.send(("init_failed", traceback.format_exc()))
         return
@@ -87,15 +92,21 @@ def serve(connection, position, worker_id, initializer, initargs, timeout, stack
     while (task := _receive(connection)) is not None:
         number, function, argument = task
         position[:] = [NOT_RUNNING, time.monotonic(), 0]
+        _thread_watch.task_started(number)
         try:
             outcome = ("done", number, function(argument))
         except BaseException as error:
             report_escape(connection, number, error)
             return
         position[SINCE] = 0
+        _thread_watch.task_ended()
         if _spawn_watch is not None and (left := _spawn_watch.left_processes()):
             connection.send(("left_processes", number, left))
         connection.send(outcome)
+    # Python waits for these before the process exits; the parent names
+    # them if it has to kill it.
+    if threads := _thread_watch.left_threads():
+        _send(connection, ("threads_at_exit", threads))
 
 
 def report_escape(connection, number, error):
@@ -112,6 +123,19 @@ def report_escape(connection, number, error):
 def send_to_parent(*message):
     """From inside a task: tell the parent something before the task ends."""
     _parent.send(message)
+
+
+def _running_test():
+    index = int(_position[RUNNING])
+    return None if index == NOT_RUNNING else index
+
+
+def _send(connection, message):
+    try:
+        connection.send(message)
+    except OSError:
+        # The parent is gone.
+        pass
 
 
 def mark_test_started(index):
@@ -188,6 +212,18 @@ class Message:
 
 
 @dataclass
+class KilledAtExit:
+    """
+    A worker told to stop at the end of the run that had not exited a few
+    seconds later, and the threads it said it was waiting for: (name, (task
+    number, index of the test or None for the class) or None for its setup).
+    """
+
+    worker: "Worker"
+    threads: list
+
+
+@dataclass
 class WorkerLost:
     """
     A worker died, or passed its deadline (its stacks, when its watchdog
@@ -208,7 +244,7 @@ class WorkerLost:
 
 
 class Worker:
-    def __init__(self, slot, process, connection, stacks_path, position):
+    def __init__(self, slot, process, connection, stacks_path, position, group):
         self.slot = slot
         self.process = process
         self.connection = connection
@@ -221,8 +257,8 @@ class Worker:
         # Its end of the pipe is closed: it exited or is about to.
         self.hung_up = False
         self.escaped = None
-        # Its process group (process_groups.py), where there are groups.
-        self.group = process.pid if process_groups.SUPPORTED else None
+        # Its process group or job object (process_groups.py), where there are.
+        self.group = group
         # Processes in it that it has named already.
         self.reported_processes = set()
 
@@ -260,6 +296,8 @@ class WorkerPool:
         self.workers = {}
         # The workers' stacks files, in a directory of the run's own.
         self.stacks_directory = None
+        # What stop() had to kill.
+        self.killed_at_exit = []
 
     def __enter__(self):
         return self
@@ -275,15 +313,26 @@ class WorkerPool:
             if self.stacks_directory is None:
                 self.stacks_directory = tempfile.mkdtemp(prefix="django-overlay-stacks-")
             stacks_path = str(Path(self.stacks_directory) / f"worker-{slot}.txt")
+        job = process_groups.new_group()
         process = self.context.Process(
             target=serve,
-            args=(child_end, position, slot, self.initializer, initargs, self.timeout, stacks_path),
+            args=(
+                child_end,
+                position,
+                slot,
+                self.initializer,
+                initargs,
+                self.timeout,
+                stacks_path,
+                job,
+            ),
             name=f"django-test-worker-{slot}",
             daemon=True,
         )
         process.start()
         child_end.close()
-        self.workers[slot] = Worker(slot, process, parent_end, stacks_path, position)
+        group = process_groups.group_of(process, job)
+        self.workers[slot] = Worker(slot, process, parent_end, stacks_path, position, group)
         return self.workers[slot]
 
     def idle_workers(self):
@@ -319,7 +368,7 @@ class WorkerPool:
             if worker.hung_up and self._owns(worker):
                 # A closed pipe means the process is exiting; one that does
                 # not finish is of no more use.
-                worker.process.join(timeout=5)
+                worker.process.join(timeout=EXIT_SECONDS)
                 if worker.process.is_alive():
                     worker.process.kill()
                     worker.process.join()
@@ -390,9 +439,24 @@ class WorkerPool:
                 return
             yield from self._receive_from(worker)
 
+    @staticmethod
+    def _threads_at_exit(worker):
+        """What a worker that does not exit said it waits for, last in its pipe."""
+        threads = []
+        try:
+            while worker.connection.poll():
+                message = worker.connection.recv()
+                if message[0] == "threads_at_exit":
+                    threads = message[1]
+        except (EOFError, OSError):
+            pass
+        return threads
+
     def _lose(self, worker, description, timed_out=False):
         worker.process.join()
-        left = process_groups.members(worker.group, exclude=worker.reported_processes)
+        left = process_groups.members(
+            worker.group, exclude={worker.process.pid, *worker.reported_processes}
+        )
         process_groups.end_groups([worker.group] if worker.group is not None else [])
         del self.workers[worker.slot]
         worker.connection.close()
@@ -433,6 +497,7 @@ class WorkerPool:
         unless the run is being abandoned (Ctrl-C), since one killed halfway
         leaves a clone that teardown cannot find.
         """
+        told_to_stop = set()
         for worker in self.workers.values():
             if not worker.ready and not abandon and worker.process.is_alive():
                 try:
@@ -442,13 +507,16 @@ class WorkerPool:
             if worker.task is None and not abandon and worker.process.is_alive():
                 try:
                     worker.connection.send(None)
+                    told_to_stop.add(worker.slot)
                 except OSError:
                     pass
             else:
                 worker.process.terminate()
         for worker in self.workers.values():
-            worker.process.join(timeout=5)
+            worker.process.join(timeout=EXIT_SECONDS)
             if worker.process.is_alive():
+                if worker.slot in told_to_stop:
+                    self.killed_at_exit.append(KilledAtExit(worker, self._threads_at_exit(worker)))
                 worker.process.kill()
                 worker.process.join()
             worker.connection.close()

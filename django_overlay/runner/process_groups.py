@@ -28,8 +28,12 @@ have before (waitid() with WNOWAIT, which reaps nothing) or has reaped one
 (the children's resource usage grew), and then names the class. What
 setUpClass starts is named with the class's first test.
 
-Windows has no process groups to kill: there a worker's descendants are left
-to end on their own (docs/platforms.md).
+Windows has no process groups: there the parent makes a job object for each
+worker (job_objects.py), which the worker joins first thing, and ends the
+job as it would end the group; the job counts the processes that were ever
+in it, which tells a class that started one from C, as waitid() does on
+POSIX. A process started with CREATE_BREAKAWAY_FROM_JOB leaves the job, as
+one that calls setsid() leaves the group: neither is named nor ended.
 """
 
 import os
@@ -39,10 +43,13 @@ import sys
 import time
 from pathlib import Path
 
-SUPPORTED = hasattr(os, "setsid") and hasattr(os, "killpg")
-if SUPPORTED:
-    # POSIX's, as is all this module does.
+POSIX = hasattr(os, "setsid") and hasattr(os, "killpg")
+WINDOWS = sys.platform == "win32"
+SUPPORTED = POSIX or WINDOWS
+if POSIX:
     import resource
+if WINDOWS:
+    from .job_objects import Job, command_line
 # How long a group has after SIGTERM before SIGKILL.
 TERMINATE_SECONDS = 0.5
 POLL_SECONDS = 0.01
@@ -53,6 +60,9 @@ COMMAND_CHARS = 80
 # os.spawn*() go through subprocess.Popen and os.fork).
 SPAWN_EVENTS = frozenset(
     {"os.fork", "os.forkpty", "os.posix_spawn", "os.system", "subprocess.Popen"}
+    # Windows' own: multiprocessing's spawn, and os.spawn*() and os.startfile(),
+    # which do not go through subprocess there.
+    | {"_winapi.CreateProcess", "os.spawn", "os.startfile"}
 )
 
 
@@ -60,12 +70,36 @@ class LeftProcessesWarning(RuntimeWarning):
     """A test left processes running, which the run ended."""
 
 
-def start_own_group():
-    """In a worker: a session and process group of its own; its number, or None."""
-    if not SUPPORTED:
+def new_group():
+    """In the parent, before a worker starts: the job it is to join (Windows), or None."""
+    return Job() if WINDOWS else None
+
+
+def start_own_group(job):
+    """
+    In a worker, given what new_group() made: a group of its own (a new
+    session on POSIX, the job on Windows), or None where there is none.
+    """
+    if WINDOWS:
+        try:
+            job.join()
+        except OSError as error:
+            raise OSError(
+                f"The worker could not join the job object that ends the processes "
+                f"its tests leave: {error}"
+            ) from error
+        return job
+    if not POSIX:
         return None
     os.setsid()
     return os.getpid()
+
+
+def group_of(process, job):
+    """In the parent: the group of a worker that has started."""
+    if WINDOWS:
+        return job
+    return process.pid if POSIX else None
 
 
 class SpawnWatch:
@@ -77,8 +111,9 @@ class SpawnWatch:
     def __init__(self, group):
         self.group = group
         self.spawned = False
-        self.usage = self._children_usage()
-        self.had_children = False
+        # What _started_since() compares with.
+        self.usage = self.had_children = self.count = None
+        self._started_since()
         # Indexes in the task of the tests during which a process was
         # started (the first test's include setUpClass); None for the class
         # as a whole.
@@ -105,17 +140,31 @@ class SpawnWatch:
         """
         self.look(None)
         # A process started from C raises no audit event: the class as a
-        # whole is named for a child reaped or appeared since the last task.
-        usage, has_children = self._children_usage(), self._has_children()
-        if (usage != self.usage or (has_children and not self.had_children)) and not self.starters:
+        # whole is named for one started since the last task.
+        if self._started_since() and not self.starters:
             self.starters.append(None)
-        self.usage, self.had_children = usage, has_children
         starters, self.starters = self.starters, []
         if not starters:
             return None
         left = members(self.group, exclude={os.getpid(), *self.reported})
         self.reported.update(left)
         return (starters, left) if left else None
+
+    def _started_since(self):
+        """
+        Whether a process was started since the last call, from C too: on
+        Windows the job counts every process that was in it; on POSIX a child
+        appeared (waitid() sees one not reaped yet) or was reaped (the
+        children's resource usage grew).
+        """
+        if WINDOWS:
+            count = self.group.processes_started()
+            started, self.count = count != self.count, count
+            return started
+        usage, has_children = self._children_usage(), self._has_children()
+        started = usage != self.usage or (has_children and not self.had_children)
+        self.usage, self.had_children = usage, has_children
+        return started
 
     @staticmethod
     def _children_usage():
@@ -136,6 +185,10 @@ class SpawnWatch:
 
 def members(group, exclude=()):
     """pid -> command line of each live process in the group, but those in exclude."""
+    if WINDOWS:
+        if group is None:
+            return {}
+        return {pid: command_line(pid) for pid in group.pids() if pid not in exclude}
     if group is None or not _signal(group, 0):
         return {}
     if PROC.is_dir():
@@ -185,7 +238,16 @@ def describe(processes):
 
 
 def end_groups(groups):
-    """SIGTERM to each group, then SIGKILL to those still there a moment later."""
+    """
+    SIGTERM to each group, then SIGKILL to those still there a moment later.
+    On Windows each job's processes are ended at once: TerminateProcess is
+    all there is, a console's Ctrl-Break goes to a console process group, which
+    a test's processes need not be in.
+    """
+    if WINDOWS:
+        for job in groups:
+            job.end()
+        return
     remaining = [group for group in groups if _signal(group, signal.SIGTERM)]
     give_up = time.monotonic() + TERMINATE_SECONDS
     while remaining and time.monotonic() < give_up:

@@ -30,9 +30,10 @@ from pathlib import Path
 from django.db import connections
 
 from . import durations
+from .left_threads import WorkerKilledAtExitWarning
 from .order_record import OrderRecord
 from .outcomes import RunInterrupted, TestTimedOut, WorkerCrashError, crash_error
-from .pool import WorkerPool
+from .pool import EXIT_SECONDS, WorkerPool
 from .process_groups import LeftProcessesWarning, describe
 from .reruns import RERUN_EVENTS, Reruns, announce, attempts_of
 from .scheduling import LongestFirst, Task, class_label, kind_of
@@ -189,6 +190,8 @@ class Session:
                 self.finish_reruns()
             if self.progress:
                 self.progress.stop()
+        for killed in pool.killed_at_exit:
+            self.warn_killed_at_exit(killed)
         if self.measured and self.options.record_durations:
             durations.record(self.durations_path, self.measured)
         # Beside the durations file, which a user knows where to find.
@@ -366,6 +369,25 @@ class Session:
             LeftProcessesWarning,
             stacklevel=2,
         )
+
+    def warn_killed_at_exit(self, killed):
+        """A worker did not exit when told to: named with the tests that left its threads."""
+        left = "; ".join(
+            f"thread {name!r}, which no test started, was left running"
+            if starter is None
+            else f"{self.thread_starter(*starter)} left thread {name!r} running"
+            for name, starter in killed.threads
+        )
+        warnings.warn(
+            f"{killed.worker!r} had not exited {EXIT_SECONDS:g} s after the end of the run, "
+            f"and was killed{f': {left}' if left else ''}.",
+            WorkerKilledAtExitWarning,
+            stacklevel=2,
+        )
+
+    def thread_starter(self, number, index):
+        task = self.tasks[number]
+        return task.label if index is None else task.tests[index].id()
 
     def show_running(self, pool):
         for worker in pool.workers.values():

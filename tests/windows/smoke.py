@@ -30,6 +30,7 @@ import test_parallel_spawn
 import test_robustness
 from conftest import Interrupt, SampleProject
 from test_robustness import (
+    ROBUSTNESS,
     crash_report,
     passed,
     passing_class_tests,
@@ -41,6 +42,7 @@ WINDOWS_PYTHON = Path(__file__).resolve().with_name("python")
 INTERPRETER = Path(__file__).resolve().parents[2] / ".windows" / "python" / "python.exe"
 WINE = "/usr/lib/wine/wine64"
 WINESERVER = "/usr/lib/wine/wineserver64"
+PROC = Path("/proc")
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +51,11 @@ def wine():
     if not INTERPRETER.exists():
         pytest.fail(f"no {INTERPRETER}: run `make windows-smoke`, which lays it out", pytrace=False)
     root = Path(tempfile.mkdtemp(prefix="windows-smoke-"))
-    environment = {"WINEPREFIX": str(root / "prefix"), "WINE_TMPDIR": str(root / "tmp"), "WINEDEBUG": "-all"}
+    environment = {
+        "WINEPREFIX": str(root / "prefix"),
+        "WINE_TMPDIR": str(root / "tmp"),
+        "WINEDEBUG": "-all",
+    }
     (root / "tmp").mkdir()
     # The server will not start for a prefix directory that does not exist.
     (root / "prefix").mkdir()
@@ -58,8 +64,12 @@ def wine():
     # (services.exe, winedevice.exe, ...) that wineboot starts: started by
     # a run instead, they would inherit its stdout and stderr and hold the
     # pipes open after it exits. Their own output goes nowhere.
-    quiet = {"env": wine_environment, "stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL,
-             "stderr": subprocess.DEVNULL}
+    quiet = {
+        "env": wine_environment,
+        "stdin": subprocess.DEVNULL,
+        "stdout": subprocess.DEVNULL,
+        "stderr": subprocess.DEVNULL,
+    }
     try:
         subprocess.run([WINESERVER, "--persistent"], check=True, **quiet)
         subprocess.run([WINE, "wineboot", "--init"], check=True, **quiet)
@@ -83,7 +93,9 @@ class WindowsSample:
 
 @pytest.fixture
 def windows(tmp_path, database, wine):
-    return WindowsSample(SampleProject(tmp_path, database, with_overlay=True, python=[WINDOWS_PYTHON]), wine)
+    return WindowsSample(
+        SampleProject(tmp_path, database, with_overlay=True, python=[WINDOWS_PYTHON]), wine
+    )
 
 
 def test_the_interpreter_is_windows_cpython(wine):
@@ -118,7 +130,10 @@ def test_worker_crash_is_reported_and_its_tests_run_elsewhere(windows):
         requeued_report("ExitTests", "test_exits", "died (exit code 3)"),
         crash_report(run, "ExitTests", "test_exits"),
     ), run.output
-    assert passed(run) == passing_class_tests() | {"ExitTests.test_a_before", "ExitTests.test_z_after"}
+    assert passed(run) == passing_class_tests() | {
+        "ExitTests.test_a_before",
+        "ExitTests.test_z_after",
+    }
     assert "FAILED (errors=1)" in run.stderr
     assert run.leftovers == []
     # No access violation here: the sample's SegfaultTests reads address 0
@@ -143,3 +158,52 @@ def test_ctrl_c_ends_the_run_with_its_summary(windows, database):
     test_robustness.test_interrupted_run_cleans_up_and_reports(
         windows, database, "spawn", Interrupt(signal.SIGINT, "interrupt-me", to_group=True)
     )
+
+
+def linux_processes_naming(text):
+    """
+    The Linux processes whose command line holds text: Wine gives each
+    Windows process's Linux process the Windows command line.
+    """
+    found = []
+    for entry in PROC.iterdir():
+        try:
+            if entry.name.isdigit() and text in (entry / "cmdline").read_text(errors="replace"):
+                found.append(int(entry.name))
+        except OSError:
+            # It ended meanwhile.
+            continue
+    return found
+
+
+def test_a_child_left_running_ends_with_the_run_and_is_named(windows, tmp_path):
+    """
+    A test leaves a sleeping Python behind, which holds the run's stdout and
+    stderr: the worker's job object ends it with the run, and the test is
+    named in a warning with the child's pid and executable (Wine has no
+    command line of another process to give).
+    """
+    children = tmp_path / "children"
+    children.mkdir()
+    try:
+        run = run_cases(windows, ["python-child"], env={"SAMPLE_CHILDREN_DIR": str(children)})
+        left = linux_processes_naming(str(children))
+    finally:
+        for pid in linux_processes_naming(str(children)):
+            os.kill(pid, signal.SIGKILL)
+
+    run.assert_succeeded()
+    pid = (children / "python-child").read_text()
+    assert re.search(
+        rf"LeftProcessesWarning: {ROBUSTNESS}\.LeftPythonChildTests\.test_leaves_a_python_child "
+        rf"left 1 process running: pid {pid} \([^)]*\\python\.exe\)\. They end with "
+        rf"worker [12] \(pid \d+\)\.$",
+        run.stderr,
+        re.M,
+    ), run.output
+    assert left == [], run.output
+    assert run.leftovers == []
+
+
+def test_worker_kept_alive_by_a_thread_is_named_with_its_test(windows):
+    test_robustness.test_worker_kept_alive_by_a_thread_is_named_with_its_test(windows, "spawn")

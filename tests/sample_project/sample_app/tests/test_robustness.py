@@ -166,6 +166,37 @@ if "children" in CASES:
                 pass
 
 
+if "python-child" in CASES:
+
+    class LeftPythonChildTests(Checks, SimpleTestCase):
+        """Leaves a child behind with nothing but Python, as on Windows."""
+
+        def test_leaves_a_python_child(self):
+            directory = os.environ["SAMPLE_CHILDREN_DIR"]
+            # The directory in its command line lets the pytest test find it.
+            child = subprocess.Popen(
+                [sys.executable, "-c", "import time; time.sleep(300)", directory]
+            )
+            (Path(directory) / "python-child").write_text(str(child.pid))
+
+
+if "thread" in CASES:
+
+    def wait_for_ever(name):
+        # Not a daemon: Python waits for it before the worker exits.
+        threading.Thread(target=threading.Event().wait, name=name).start()
+
+    class LeftThreadTests(Checks, SimpleTestCase):
+        def test_leaves_a_thread(self):
+            wait_for_ever("left-by-a-test")
+
+    class LeftThreadInSetUpClassTests(Checks, SimpleTestCase):
+        @classmethod
+        def setUpClass(cls):
+            super().setUpClass()
+            wait_for_ever("left-by-setupclass")
+
+
 if "interrupted-with-children" in CASES:
 
     class InterruptedWithChildrenTests(Checks, SimpleTestCase):
