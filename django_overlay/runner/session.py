@@ -187,6 +187,11 @@ class Session:
             self.dispatch(pool)
             for item in pool.receive():
                 if hasattr(item, "kind"):
+                    if item.kind == "done":
+                        # A worker with no task waiting behind this one
+                        # gets its next before this one's outcomes are
+                        # replayed, not after.
+                        self.dispatch(pool)
                     self.on_message(item)
                 else:
                     self.on_worker_lost(item, pool)
@@ -207,12 +212,24 @@ class Session:
         return task
 
     def dispatch(self, pool):
+        """
+        Hand out tasks: to idle workers, then, while there is plenty left,
+        one more to each busy worker, to wait behind the task it runs
+        (scheduling.LongestFirst.may_queue_behind).
+        """
         for worker in pool.idle_workers():
-            if not self.schedule:
-                return
-            task = self.schedule.next_task(worker, pool.workers.values())
-            if task is None:
-                continue
+            self.hand_out(pool, worker)
+        for worker in list(pool.workers.values()):
+            if len(worker.tasks) == 1 and self.schedule.may_queue_behind(
+                worker.task, len(pool.workers)
+            ):
+                self.hand_out(pool, worker)
+
+    def hand_out(self, pool, worker):
+        if not self.schedule:
+            return
+        task = self.schedule.next_task(worker, pool.workers.values())
+        if task is not None:
             task.worker = worker
             task.dispatched_at = time.monotonic()
             self.order_record.dispatched(worker, task)
@@ -235,6 +252,10 @@ class Session:
             _, events = message.payload
             self.replay(task, events)
             task.worker = None
+            if (following := message.worker.task) is not None:
+                # It was waiting in the worker's pipe: it starts now, as far
+                # as the parent can tell.
+                following.dispatched_at = time.monotonic()
             if not task.requeued:
                 elapsed = time.monotonic() - task.dispatched_at
                 self.measured[task.label] = self.measured.get(task.label, 0) + elapsed
@@ -300,6 +321,10 @@ class Session:
         else:
             self.report_lost_task(task, worker, how, details_section(lost), outcome)
             task.worker = None
+        for waiting in reversed(worker.tasks[1:]):
+            # Never begun: back in the queue as they were.
+            waiting.worker = None
+            self.schedule.requeue(waiting)
         if self.schedule and self.restarts <= self.max_restarts:
             # A worker killed inside a TransactionTestCase leaves rows behind:
             # its replacement clones its databases afresh.
@@ -407,7 +432,9 @@ class Session:
         running = [
             f"{task.worker!r} was running {task.tests[index].id()}"
             for task in self.tasks.values()
-            if task.worker is not None and (index := task.worker.running_test()) is not None
+            if task.worker is not None
+            and task is task.worker.task
+            and (index := task.worker.running_test()) is not None
         ]
         return f" Then {'; '.join(running)}." if running else ""
 
