@@ -126,6 +126,39 @@ def test_dead_workers_are_reported_and_replaced(sample, start_method):
     assert run.leftovers == []
 
 
+def test_classes_waiting_behind_a_lost_worker_run_elsewhere(sample):
+    """
+    While much work is pending, a worker is sent its next class before it
+    ends the one it runs; those it had not begun when it died are run by
+    another worker, not lost with it.
+    """
+    run = sample.run(
+        ROBUSTNESS,
+        "sample_app.tests.test_trivial",
+        "--parallel",
+        "2",
+        "-v",
+        "2",
+        # The crashes first, with the trivial classes still to come.
+        "--discovery-order",
+        start_method="spawn",
+        env={"SAMPLE_ROBUSTNESS": "exit,kill", "SAMPLE_TRIVIAL_TESTS": "400"},
+        timeout=RUN_TIMEOUT,
+    )
+
+    assert run.returncode == 1, run.output
+    assert summary(run)[0] == 400 + 2 * len(PASSING_CLASSES) + 6
+    assert "FAILED (errors=2)" in run.stderr
+    trivial = r"^test_\d+ \(sample_app\.tests\.test_trivial\.\w+\.test_\d+\) \.\.\. ok$"
+    assert len(re.findall(trivial, run.stderr, re.M)) == 400, run.output
+    assert passed(run) == passing_class_tests() | {
+        f"{name}.{test}"
+        for name in ("ExitTests", "KillTests")
+        for test in ("test_a_before", "test_z_after")
+    }
+    assert run.leftovers == []
+
+
 def requeued_report(test_class, test, how):
     """
     The report of a worker lost in test_class.test: the test after it goes

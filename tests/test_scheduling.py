@@ -146,6 +146,34 @@ def test_requeued_task_goes_first():
     assert schedule.remaining_tests() == 1
 
 
+def test_a_task_waits_behind_another_only_while_much_work_is_pending():
+    tasks = [make_task(index, make_class(f"Case{index}", TestCase, 1)) for index in range(12)]
+    schedule = LongestFirst(tasks, {f"app.tests.Case{index}": 1.0 for index in range(12)})
+    worker, other = object(), object()
+    running = schedule.next_task(worker, [worker, other])
+    schedule.next_task(other, [worker, other])
+
+    # 10 s pending: enough to keep two workers busy 4 times longer than 1 s.
+    assert schedule.may_queue_behind(running, 2)
+    while len(schedule) > 7:
+        schedule.next_task(other, [worker, other])
+    # 7 s: a task sent behind it could wait while the other worker idles.
+    assert not schedule.may_queue_behind(running, 2)
+
+
+def test_no_task_waits_behind_another_while_one_was_taken_back():
+    tasks = [make_task(index, make_class(f"Case{index}", TestCase, 1)) for index in range(20)]
+    schedule = LongestFirst(tasks, {})
+    worker = object()
+    running = schedule.next_task(worker, [worker])
+    schedule.requeue(Task(20, running.label, running.tests, requeued=True))
+
+    assert not schedule.may_queue_behind(running, 1)
+    # Nor behind a task taken back, whose length was never estimated.
+    requeued = schedule.next_task(worker, [worker])
+    assert not schedule.may_queue_behind(requeued, 1)
+
+
 def test_a_worker_moves_on_to_a_long_class_of_the_next_kind():
     tasks = [make_task(index, make_class(f"Case{index}", TestCase, 1)) for index in range(3)]
     tasks += [

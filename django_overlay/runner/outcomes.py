@@ -12,8 +12,10 @@ report needs: the exception's qualified type name, its message and its
 traceback.
 """
 
+import os
 import pickle
 import threading
+import time
 import traceback
 from unittest.case import _SubTest, _subtest_msg_sentinel
 
@@ -412,10 +414,7 @@ class EventStream(PicklableEvents):
         # up to there.
         self.complete = 0
         self.has_outcome = False
-        self.lock = threading.Lock()
-        self.stopped = threading.Event()
-        self.sender = threading.Thread(target=self.send_periodically, daemon=True)
-        self.sender.start()
+        _sender.add(self)
 
     def append(self, event):
         super().append(event)
@@ -430,15 +429,13 @@ class EventStream(PicklableEvents):
             self.complete = len(self)
             mark_test_stopped(event[1])
 
-    def send_periodically(self):
-        while not self.stopped.wait(FLUSH_SECONDS):
-            with self.lock:
-                # Only whole tests: the parent replays a test's events
-                # together, so that two workers' output does not interleave.
-                end = self.complete
-                if end > self.sent:
-                    self.send(self[self.sent : end])
-                    self.sent = end
+    def send_ended_so_far(self):
+        # Only whole tests: the parent replays a test's events together, so
+        # that two workers' output does not interleave.
+        end = self.complete
+        if end > self.sent:
+            self.send(self[self.sent : end])
+            self.sent = end
 
     def unsent(self):
         """Stop sending; the events not sent yet, for the task's result."""
@@ -448,13 +445,60 @@ class EventStream(PicklableEvents):
     def send_ended_tests(self):
         """Stop sending, after sending what the tests that ended recorded."""
         self.stop_sending()
-        if self.complete > self.sent:
-            self.send(self[self.sent : self.complete])
-            self.sent = self.complete
+        self.send_ended_so_far()
 
     def stop_sending(self):
-        self.stopped.set()
-        self.sender.join()
+        _sender.remove(self)
+
+
+class Sender:
+    """
+    The thread of a worker that sends its streams' ended tests every
+    FLUSH_SECONDS: one for the worker's life, since starting and joining a
+    thread for each class cost as much as twenty fast tests
+    (bench/parallel_runner.py overhead). A stream it no longer holds, it
+    never sends again: removal waits for a send under way.
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        # By id(): a stream is a list, whose == compares contents.
+        self.streams = {}
+        self.thread = None
+
+    def add(self, stream):
+        with self.lock:
+            self.streams[id(stream)] = stream
+            if self.thread is None:
+                self.thread = threading.Thread(
+                    target=self.send_periodically, name="django-overlay-sender", daemon=True
+                )
+                self.thread.start()
+
+    def remove(self, stream):
+        with self.lock:
+            self.streams.pop(id(stream), None)
+
+    def send_periodically(self):
+        while True:
+            time.sleep(FLUSH_SECONDS)
+            with self.lock:
+                for stream in self.streams.values():
+                    stream.send_ended_so_far()
+
+
+_sender = Sender()
+
+
+def _start_over_in_child():
+    # A test that forks leaves its child without the thread, and perhaps
+    # with the lock taken.
+    global _sender
+    _sender = Sender()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_start_over_in_child)
 
 
 def release_frames(events):

@@ -52,8 +52,10 @@ EXIT_SECONDS = 5
 
 # Where a worker is in its task, in memory it shares with the parent, which
 # reads it when the worker is lost and to enforce the timeout: written at
-# every test's start and stop, it costs no message.
-RUNNING, SINCE, FINISHED = range(3)
+# every test's start and stop, it costs no message. TASK is the number of
+# the task it is in, which may be one the parent has not seen begin: a task
+# waits in the worker's pipe behind the one it runs (WorkerPool.send).
+RUNNING, SINCE, FINISHED, TASK = range(4)
 NOT_RUNNING = -1
 # The signals a console sends every process attached to it.
 INTERRUPTS = [signal.SIGINT, *filter(None, [getattr(signal, "SIGBREAK", None)])]
@@ -91,7 +93,7 @@ def serve(connection, position, worker_id, initializer, initargs, timeout, stack
     connection.send(("ready",))
     while (task := _receive(connection)) is not None:
         number, function, argument = task
-        position[:] = [NOT_RUNNING, time.monotonic(), 0]
+        position[:] = [NOT_RUNNING, time.monotonic(), 0, number]
         _thread_watch.task_started(number)
         try:
             outcome = ("done", number, function(argument))
@@ -143,7 +145,11 @@ def mark_test_started(index):
 
 
 def mark_test_stopped(index):
-    _position[:] = [NOT_RUNNING, time.monotonic(), index + 1]
+    _position[RUNNING], _position[SINCE], _position[FINISHED] = (
+        NOT_RUNNING,
+        time.monotonic(),
+        index + 1,
+    )
     if _spawn_watch is not None:
         _spawn_watch.look(index)
 
@@ -253,7 +259,8 @@ class Worker:
         self.position = position
         self.ready = False
         self.start_failure = None
-        self.task = None
+        # The task it runs, then any sent to wait behind it.
+        self.tasks = []
         # Its end of the pipe is closed: it exited or is about to.
         self.hung_up = False
         self.escaped = None
@@ -266,17 +273,33 @@ class Worker:
         return f"worker {self.slot} (pid {self.process.pid})"
 
     @property
+    def task(self):
+        """The task it runs, as far as the parent knows: the oldest not done."""
+        return self.tasks[0] if self.tasks else None
+
+    @property
     def idle(self):
-        return self.ready and self.task is None
+        return self.ready and not self.tasks
 
     def running_test(self):
         """Index in its task of the test it is running, or None between tests."""
         index = int(self.position[RUNNING])
-        return None if index == NOT_RUNNING else index
+        if index == NOT_RUNNING or not self._in(self.task):
+            return None
+        return index
 
     def tests_finished(self):
         """How many of its task's tests it has finished, reported or not."""
-        return int(self.position[FINISHED])
+        if self._in(self.task):
+            return int(self.position[FINISHED])
+        # On to the next one, whose "done" never came: all of them.
+        return len(self.task.tests) if self._past(self.task) else 0
+
+    def _in(self, task):
+        return task is not None and int(self.position[TASK]) == task.number
+
+    def _past(self, task):
+        return any(self._in(later) for later in self.tasks[self.tasks.index(task) + 1 :])
 
     def step_started(self):
         """When its current test (or class setup or teardown) began; None if idle."""
@@ -307,7 +330,7 @@ class WorkerPool:
 
     def start(self, slot, initargs):
         parent_end, child_end = self.context.Pipe()
-        position = self.context.RawArray("d", [NOT_RUNNING, 0, 0])
+        position = self.context.RawArray("d", [NOT_RUNNING, 0, 0, NOT_RUNNING])
         stacks_path = None
         if self.timeout is not None:
             if self.stacks_directory is None:
@@ -339,10 +362,16 @@ class WorkerPool:
         return [worker for worker in self.workers.values() if worker.idle]
 
     def busy(self):
-        return any(worker.task is not None for worker in self.workers.values())
+        return any(worker.tasks for worker in self.workers.values())
 
     def send(self, worker, task, function, argument):
-        worker.task = task
+        """
+        Send worker a task, to run when those it has are done: one sent
+        while it still runs another is read as soon as that one ends, as
+        upstream's workers take their next task from a queue, instead of
+        waiting for the parent to hear of the end and answer.
+        """
+        worker.tasks.append(task)
         try:
             worker.connection.send((task.number, function, argument))
         except (OSError, ValueError):
@@ -423,7 +452,7 @@ class WorkerPool:
             if kind == "left_processes":
                 worker.reported_processes.update(message[2][1])
             if kind == "done":
-                worker.task = None
+                worker.tasks.pop(0)
             yield Message(worker, kind, message[1], message[2])
 
     def _owns(self, worker):
@@ -504,7 +533,7 @@ class WorkerPool:
                     worker.connection.poll(STARTING_SECONDS)
                 except (EOFError, OSError):
                     pass
-            if worker.task is None and not abandon and worker.process.is_alive():
+            if not worker.tasks and not abandon and worker.process.is_alive():
                 try:
                     worker.connection.send(None)
                     told_to_stop.add(worker.slot)

@@ -41,6 +41,12 @@ from dataclasses import dataclass, field
 # Time per test assumed when nothing has been measured yet: only the order
 # matters, so any positive number does.
 UNMEASURED_SECONDS_PER_TEST = 0.1
+# A task may wait in a worker's pipe behind the one the worker runs while the
+# work still pending would keep every worker busy this many times longer than
+# that one is expected to take: the worker reaches it long before the others
+# run out, so no worker idles while a task waits elsewhere, unless an
+# estimate is that far off.
+QUEUE_BEHIND_MARGIN = 4
 
 
 @dataclass(eq=False)
@@ -165,6 +171,14 @@ class LongestFirst:
         self.seconds[kind] -= self.estimate(task)
         self.kind_taken[worker] = kind
         return task
+
+    def may_queue_behind(self, task, worker_count):
+        """Whether a task may be sent to the worker running task, to wait behind it."""
+        if self.requeued or task.number not in self.estimates:
+            # A task taken back from a lost worker goes to the first one free.
+            return False
+        pending = sum(self.seconds.values())
+        return pending >= QUEUE_BEHIND_MARGIN * worker_count * self.estimate(task)
 
     def longest(self, kind):
         tasks = self.by_length[kind]

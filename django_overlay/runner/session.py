@@ -209,6 +209,11 @@ class Session:
             self.dispatch(pool)
             for item in pool.receive():
                 if hasattr(item, "kind"):
+                    if item.kind == "done":
+                        # A worker with no task waiting behind this one
+                        # gets its next before this one's outcomes are
+                        # replayed, not after.
+                        self.dispatch(pool)
                     self.on_message(item)
                 else:
                     self.on_worker_lost(item, pool)
@@ -232,6 +237,12 @@ class Session:
         return self.reruns is not None and bool(self.reruns.waiting or self.pinned)
 
     def dispatch(self, pool):
+        """
+        Hand out tasks: a rerun or the schedule's next to each idle worker;
+        then, while there is plenty left and no rerun waits, one more to
+        each busy worker, to wait behind the task it runs
+        (scheduling.LongestFirst.may_queue_behind).
+        """
         for worker in pool.idle_workers():
             task = self.pinned.pop(worker, None)
             if task is None and self.reruns is not None and (test := self.reruns.next_due()):
@@ -241,23 +252,34 @@ class Session:
                     continue
             if task is None and self.schedule:
                 task = self.schedule.next_task(worker, pool.workers.values())
-            if task is None:
-                continue
-            self.fresh_workers.discard(worker)
-            task.worker = worker
-            task.dispatched_at = time.monotonic()
-            self.order_record.dispatched(worker, task)
-            arguments = (
-                self.suite.runner_class,
-                task.number,
-                unittest.TestSuite(task.tests),
-                # With --reruns, a failure the worker sees may not be the
-                # test's last: the result, which sees only those, stops the
-                # run (serve) instead of the worker its class.
-                self.suite.failfast and self.reruns is None,
-                self.suite.buffer,
-            )
-            pool.send(worker, task, plain_function(self.suite.run_subsuite), arguments)
+            if task is not None:
+                self.hand_out(pool, worker, task)
+        if self.reruns_pending():
+            # They go first, to the first workers free.
+            return
+        for worker in list(pool.workers.values()):
+            if len(worker.tasks) == 1 and self.schedule.may_queue_behind(
+                worker.task, len(pool.workers)
+            ):
+                if (task := self.schedule.next_task(worker, pool.workers.values())) is not None:
+                    self.hand_out(pool, worker, task)
+
+    def hand_out(self, pool, worker, task):
+        self.fresh_workers.discard(worker)
+        task.worker = worker
+        task.dispatched_at = time.monotonic()
+        self.order_record.dispatched(worker, task)
+        arguments = (
+            self.suite.runner_class,
+            task.number,
+            unittest.TestSuite(task.tests),
+            # With --reruns, a failure the worker sees may not be the
+            # test's last: the result, which sees only those, stops the
+            # run (serve) instead of the worker its class.
+            self.suite.failfast and self.reruns is None,
+            self.suite.buffer,
+        )
+        pool.send(worker, task, plain_function(self.suite.run_subsuite), arguments)
 
     def make_way(self, pool, worker, task):
         """A rerun runs in a fresh worker: worker gives its slot to one, which will run task."""
@@ -278,6 +300,10 @@ class Session:
             self.replay(task, events)
             task.worker = None
             self.queue_reruns(task)
+            if (following := message.worker.task) is not None:
+                # It was waiting in the worker's pipe: it starts now, as far
+                # as the parent can tell.
+                following.dispatched_at = time.monotonic()
             if not task.requeued:
                 elapsed = time.monotonic() - task.dispatched_at
                 self.measured[task.label] = self.measured.get(task.label, 0) + elapsed
@@ -421,6 +447,10 @@ class Session:
             self.report_lost_task(task, worker, how, details_section(lost), outcome)
             task.worker = None
             self.queue_reruns(task)
+        for waiting in reversed(worker.tasks[1:]):
+            # Never begun: back in the queue as they were.
+            waiting.worker = None
+            self.schedule.requeue(waiting)
         self.fresh_workers.discard(worker)
         if (pinned := self.pinned.pop(worker, None)) is not None:
             # A fresh worker lost before it was given its rerun: another runs it.
@@ -533,7 +563,9 @@ class Session:
         running = [
             f"{task.worker!r} was running {task.tests[index].id()}"
             for task in self.tasks.values()
-            if task.worker is not None and (index := task.worker.running_test()) is not None
+            if task.worker is not None
+            and task is task.worker.task
+            and (index := task.worker.running_test()) is not None
         ]
         return f" Then {'; '.join(running)}." if running else ""
 
