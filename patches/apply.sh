@@ -25,8 +25,8 @@ cd "$(dirname "$0")/.."
 root=$PWD
 # The suite modules the series changes and the ones it affects, on SQLite and
 # on MariaDB.
-labels=(test_runner backends.sqlite)
-mariadb_labels=(backends.mysql)
+labels=(test_runner backends.sqlite test_utils.test_transactiontestcase)
+mariadb_labels=(backends.mysql test_utils.test_transactiontestcase)
 # The tests the series adds to Django's suite. The overlay must pass them too,
 # on the unpatched release: that is what keeps the two from drifting apart.
 series_tests=(
@@ -38,9 +38,11 @@ series_tests=(
     test_runner.tests.ConcurrentCloningTests
     test_runner.test_parallel.RemoteTestResultTest.test_init_does_not_register_every_exception_class
     test_runner.test_parallel.RemoteTestResultTest.test_error_class_created_after_result_keeps_its_cause
+    test_utils.test_transactiontestcase.FlushOnlyTablesWithRowsTests
 )
 mariadb_series_tests=(
     backends.mysql.test_creation.DatabaseCreationTests.test_clone_db_copies_in_server
+    test_utils.test_transactiontestcase.FlushOnlyTablesWithRowsTests
 )
 export DJANGO_OVERLAY_DB_NAME_PREFIX=${DJANGO_OVERLAY_DB_NAME_PREFIX:-patches_$$}
 settings="$root/tests/settings"
