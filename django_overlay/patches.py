@@ -182,18 +182,22 @@ PATCHES = (
     Patch(
         "django.db.backends.sqlite3.creation:DatabaseCreation.get_test_db_clone_settings",
         "django_overlay.backends.sqlite3:get_test_db_clone_settings",
+        upstream=("0013",),
     ),
     Patch(
         "django.db.backends.sqlite3.creation:DatabaseCreation._clone_test_db",
         "django_overlay.backends.sqlite3:_clone_test_db",
+        upstream=("0013",),
     ),
     Patch(
         "django.db.backends.sqlite3.creation:DatabaseCreation.setup_worker_connection",
         "django_overlay.backends.sqlite3:setup_worker_connection",
+        upstream=("0013",),
     ),
     Patch(
         "django.db.backends.sqlite3.creation:DatabaseCreation._destroy_test_db",
         "django_overlay.backends.sqlite3:_destroy_test_db",
+        upstream=("0013",),
     ),
     Patch(
         "django.db.backends.postgresql.creation:DatabaseCreation._clone_test_db",
@@ -241,18 +245,27 @@ PATCHES = (
     Patch(
         "django.db.utils:ConnectionHandler.__getitem__",
         "django_overlay.connection_sharing:connection_handler_getitem",
+        upstream=("0015",),
     ),
     Patch(
-        "django.db.transaction:Atomic.__enter__", "django_overlay.connection_sharing:atomic_enter"
+        "django.db.transaction:Atomic.__enter__",
+        "django_overlay.connection_sharing:atomic_enter",
+        upstream=("0015",),
     ),
-    Patch("django.db.transaction:Atomic.__exit__", "django_overlay.connection_sharing:atomic_exit"),
+    Patch(
+        "django.db.transaction:Atomic.__exit__",
+        "django_overlay.connection_sharing:atomic_exit",
+        upstream=("0015",),
+    ),
     Patch(
         "django.test.runner:DiscoverRunner.setup_test_environment",
         "django_overlay.caches:setup_test_environment",
+        upstream=("0014",),
     ),
     Patch(
         "django.test.runner:DiscoverRunner.teardown_test_environment",
         "django_overlay.caches:teardown_test_environment",
+        upstream=("0014",),
     ),
     Patch(
         "django.test.testcases:SimpleTestCase._setup_and_call",
@@ -261,11 +274,13 @@ PATCHES = (
     Patch(
         "django.core.cache.backends.redis:RedisCache.make_and_validate_key",
         "django_overlay.caches:redis_make_and_validate_key",
+        upstream=("0014",),
     ),
     Patch("django.core.cache.backends.redis:RedisCache.clear", "django_overlay.caches:redis_clear"),
     Patch(
         "django.core.cache.backends.memcached:BaseMemcachedCache.make_and_validate_key",
         "django_overlay.caches:memcached_make_and_validate_key",
+        upstream=("0014",),
     ),
     Patch(
         "django.core.cache.backends.memcached:BaseMemcachedCache.clear",
@@ -298,14 +313,17 @@ PATCHES = (
     Patch(
         "django.core.cache.backends.filebased:FileBasedCache._key_to_file",
         "django_overlay.caches:file_key_to_file",
+        upstream=("0014",),
     ),
     Patch(
         "django.core.cache.backends.filebased:FileBasedCache._createdir",
         "django_overlay.caches:file_createdir",
+        upstream=("0014",),
     ),
     Patch(
         "django.core.cache.backends.filebased:FileBasedCache._list_cache_files",
         "django_overlay.caches:file_list_cache_files",
+        upstream=("0014",),
     ),
     Patch(
         "django.core.management.commands.flush:Command.handle",
