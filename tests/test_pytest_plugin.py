@@ -3,15 +3,18 @@ The pytest plugin, on the sample pytest project (tests/pytest_project) run
 by pytest-xdist with two workers in a subprocess, on SQLite, PostgreSQL and
 MariaDB: one migrate, each worker on its clone under pytest-django's name,
 each worker in a cache namespace of its own, live_server tests on the test's
-transaction, and nothing left behind.
+transaction, transactional tests' flushes emptying only the tables with rows,
+and nothing left behind.
 
 Without --django-overlay the same run fails its cache tests and the live
 server tests that look inside the test's transaction, and migrates once per
-worker (test_without_the_plugin_*), which shows that these tests can fail.
+worker, and its flushes empty every table (test_without_the_plugin_*), which
+shows that these tests can fail.
 """
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -149,6 +152,28 @@ class Run:
             for line in path.read_text().splitlines()
         ]
 
+    def tables_flushed(self):
+        """
+        The sample project's tables that each test's flush named, by test
+        (the run's PYTEST_SAMPLE_FLUSHES=1 records them).
+        """
+        flushed = {}
+        for path in self.records.glob("flushes-*"):
+            for line in path.read_text().splitlines():
+                flush = json.loads(line)
+                test = flush["test"].removesuffix(" (teardown)")
+                tables = set(re.findall(r"rows_\w+", " ".join(flush["statements"])))
+                flushed.setdefault(test, set()).update(tables)
+        return flushed
+
+    def tables_left(self):
+        """The rows each table had after tests/test_flush.py, each time a worker left it."""
+        return [
+            json.loads(line)
+            for path in self.records.glob("tables-left-*")
+            for line in path.read_text().splitlines()
+        ]
+
     def test_database(self):
         if self.database == "sqlite":
             return str(self.sqlite / f"test_{Path(self.name).name}")
@@ -203,7 +228,7 @@ def run(tmp_path):
 def test_one_migrate_a_clone_per_worker_and_a_cache_namespace_per_worker(run, database):
     sample = run(database)("-n", "2", "--django-overlay")
     assert sample.completed.returncode == 0, sample.output
-    assert "13 passed, 6 skipped" in sample.output
+    assert "16 passed, 6 skipped" in sample.output
     assert sample.migrates() == ["default"]
     assert sample.worker_databases() == {
         "gw0": f"{sample.test_database()}_gw0",
@@ -220,6 +245,53 @@ def test_without_the_plugin_each_worker_migrates_and_the_workers_share_the_cache
     assert sample.completed.returncode == 1, sample.output
     assert sample.failed_tests() == CACHE_TESTS | LIVE_SERVER_TRANSACTION_TESTS
     assert sample.migrates() == ["default", "default"]
+
+
+FLUSH_TESTS = [
+    "tests/test_flush.py",
+    "tests/test_live_server.py::test_a_transactional_test_still_commits",
+]
+EVERY_TABLE = {"rows_row", "rows_unwritten"}
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql", "mariadb"])
+def test_a_transactional_test_flushes_only_the_tables_with_rows(run, database):
+    """
+    transactional_db, django_db_reset_sequences, and live_server where it
+    still makes the test transactional: the overlay's flush, in the workers.
+    """
+    sample = run(database)("-n", "2", "--django-overlay", *FLUSH_TESTS, PYTEST_SAMPLE_FLUSHES="1")
+    assert sample.completed.returncode == 0, sample.output
+    assert "4 passed" in sample.output
+    assert sample.tables_flushed() == {
+        "tests/test_flush.py::test_a_transactional_db_test_writes_one_row": {"rows_row"},
+        "tests/test_flush.py::test_a_reset_sequences_test_writes_one_row": {"rows_row"},
+        "tests/test_flush.py::test_a_transactional_db_test_finds_no_rows_and_writes_none": set(),
+        "tests/test_live_server.py::test_a_transactional_test_still_commits": {"rows_row"},
+    }
+    assert sample.tables_left() and all(
+        left == dict.fromkeys(EVERY_TABLE, 0) for left in sample.tables_left()
+    ), sample.tables_left()
+    assert sample.databases_left() == []
+    assert sample.files_left() == []
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql", "mariadb"])
+def test_without_the_plugin_a_transactional_test_flushes_every_table(run, database):
+    sample = run(database)("-n", "2", *FLUSH_TESTS, PYTEST_SAMPLE_FLUSHES="1")
+    assert sample.completed.returncode == 0, sample.output
+    assert sample.tables_flushed() == {
+        "tests/test_flush.py::test_a_transactional_db_test_writes_one_row": EVERY_TABLE,
+        "tests/test_flush.py::test_a_reset_sequences_test_writes_one_row": EVERY_TABLE,
+        "tests/test_flush.py::test_a_transactional_db_test_finds_no_rows_and_writes_none": (
+            EVERY_TABLE
+        ),
+        "tests/test_live_server.py::test_a_transactional_test_still_commits": EVERY_TABLE,
+    }
+    assert sample.tables_left() and all(
+        left == dict.fromkeys(EVERY_TABLE, 0) for left in sample.tables_left()
+    ), sample.tables_left()
+    assert sample.databases_left() == []
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql", "mariadb"])
@@ -251,7 +323,7 @@ def test_isolate_cache_clears_every_cache_before_each_test(run):
     sample = run("sqlite")("-n", "2", "--django-overlay", "--isolate-cache",
                            PYTEST_SAMPLE_ISOLATE="1")
     assert sample.completed.returncode == 0, sample.output
-    assert "15 passed, 4 skipped" in sample.output
+    assert "18 passed, 4 skipped" in sample.output
     assert sample.files_left() == []
 
 
@@ -285,7 +357,7 @@ def test_with_pytest_randomly_timeout_and_rerunfailures(run, database):
     )
     assert sample.completed.returncode == 0, sample.output
     assert "Using --randomly-seed=" in sample.output
-    assert "14 passed, 5 skipped, 1 rerun" in sample.output
+    assert "17 passed, 5 skipped, 1 rerun" in sample.output
     assert sample.migrates() == ["default"]
     assert sample.rows_left() and not any(sample.rows_left()), sample.rows_left()
     assert sample.databases_left() == []

@@ -59,6 +59,31 @@ def shared_cache(worker_id, django_db_setup, django_db_blocker):
     (records() / f"observed-{worker_id}").write_text(json.dumps(observation))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def recorded_flushes(worker_id):
+    """
+    One JSON line per flush, in flushes-<worker>: the test whose teardown
+    flushed and the statements. The overlay's flush and pytest-django's
+    (Django's flush command) both hand their statements to
+    execute_sql_flush(), so the record compares them.
+    """
+    if os.environ.get("PYTEST_SAMPLE_FLUSHES") != "1":
+        yield
+        return
+    operations = type(connection.ops)
+    execute_sql_flush = operations.execute_sql_flush
+
+    def recording(ops, sql_list):
+        flush = {"test": os.environ.get("PYTEST_CURRENT_TEST"), "statements": list(sql_list)}
+        with open(records() / f"flushes-{worker_id}", "a") as file:
+            file.write(f"{json.dumps(flush)}\n")
+        return execute_sql_flush(ops, sql_list)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(operations, "execute_sql_flush", recording)
+        yield
+
+
 @pytest.fixture
 def observations():
     """What every worker saw, by worker."""
