@@ -24,6 +24,8 @@ from django.test import utils as test_utils
 
 from db_fixtures import PID, django_settings, overlay, use_databases  # noqa: F401
 from django_overlay.backends import guard
+from django_overlay.backends.schema_templates.postgresql import PostgreSQLTemplates
+from django_overlay.backends.schema_templates.sqlite3 import SQLiteTemplates
 from django_overlay.runner import schema_fingerprint, schema_templates
 from test_alias_copies import APPS, SQLiteFiles, migrated, without_applied_times  # noqa: F401
 from test_clone_exactness import SERVERS
@@ -99,7 +101,7 @@ def set_up_and_describe(backend, use_databases, **options):
 def templates(backend):
     """The templates of default, as the settings now name it."""
     connection = connections["default"]
-    return schema_templates.STORES[connection.vendor](connection).templates(building_too=True)
+    return connection.creation.schema_template_store().templates(building_too=True)
 
 
 def test_second_setup_clones_an_exact_copy(backend, use_databases, contrib_apps, migrated,
@@ -154,12 +156,12 @@ def test_a_changed_fingerprint_rebuilds_and_says_why(backend, use_databases, con
     test_utils.teardown_databases(setup(reuse=False, drop_all=True, verbosity=0), verbosity=0)
 
 
-def test_templates_are_named_for_the_guard(use_databases, tmp_path, cache):
+def test_templates_are_named_for_the_guard(use_databases, overlay, tmp_path, cache):
     use_databases({
         "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "real.db")},
     })
     connection = connections["default"]
-    store = schema_templates.SQLiteTemplates(connection)
+    store = SQLiteTemplates(connection)
     guard.check_template(connection, store.name("0123456789ab"))
     for name in (str(tmp_path / "real.db"), str(tmp_path / "default_schema_0123456789ab.sqlite3"),
                  str(store.directory / "other_schema_0123456789ab.sqlite3")):
@@ -169,14 +171,14 @@ def test_templates_are_named_for_the_guard(use_databases, tmp_path, cache):
         store.drop(str(tmp_path / "real.db"))
 
 
-def test_server_template_names_are_checked(use_databases):
+def test_server_template_names_are_checked(use_databases, overlay):
     settings = SERVERS["postgresql"]().settings
     use_databases({"default": {**settings, "NAME": "shop"},
                    "other": {**settings, "NAME": "test_shop_schema_0123456789ab"}})
     guard.remember_real_names({alias: connections[alias].settings_dict for alias in connections})
     connection = connections["default"]
     guard.remember_test_name("default", "test_shop")
-    store = schema_templates.PostgreSQLTemplates(connection)
+    store = PostgreSQLTemplates(connection)
     guard.check_template(connection, store.name("00000000000a"))
     guard.check_template(connection, f"{store.name('00000000000a')}_{PID}")
     for name in ("shop", "test_shop", "test_other_schema_0123456789ab",
@@ -468,7 +470,7 @@ def test_a_template_that_cannot_be_kept_leaves_the_run_going(use_databases, cont
     def full_disk(self, test_name, template):
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(schema_templates.SQLiteTemplates, "save", full_disk)
+    monkeypatch.setattr(SQLiteTemplates, "save", full_disk)
     use_databases({"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}})
     old_config = setup()
     try:

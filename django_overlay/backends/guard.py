@@ -16,7 +16,8 @@ A SQLite NAME is a file, which many strings reach: through a symlinked
 directory (macOS's /tmp and /var are links into /private), a relative path, a
 ``file:`` URI, or another case on a case-insensitive file system (APFS and
 NTFS by default). Upstream removes the test database's file before
-making it, and a clone's before copying onto it, so SQLite's names are
+making it, and a clone's before copying onto it, so SQLite's names, and those
+of any backend that answers test_databases_are_files (backends/base.py), are
 compared as files, never as strings.
 
 The schema templates of --reuse-schema (runner/schema_templates.py) are named
@@ -153,7 +154,7 @@ def check_template(connection, name):
     one being built) and is no real database's NAME.
     """
     real_names = list(_real_names.values())
-    if connection.vendor == "sqlite":
+    if connection.features.test_databases_are_files:
         check_not_a_real_file(name, real_names)
         path = Path(sqlite_path(name))
         matched = TEMPLATE_FILE.fullmatch(path.name)
@@ -194,8 +195,8 @@ def check_test_database(connection, name):
     piece, and so would turn into another name, or into SQL, in the
     statement.
     """
-    # SQLite's names are file paths, never put into SQL.
-    if connection.vendor != "sqlite":
+    # A file's name is its path, never put into SQL.
+    if not connection.features.test_databases_are_files:
         _check_quoting(connection, name)
         try:
             _check_test_name(connection, name)
@@ -210,7 +211,7 @@ def check_test_database(connection, name):
 def _check_test_name(connection, name):
     test_names = _test_names.get(connection.alias, {connection.settings_dict["NAME"]})
     real_names = list(_real_names.values())
-    if connection.vendor == "sqlite":
+    if connection.features.test_databases_are_files:
         check_not_a_real_file(name, real_names)
         # Compared as files above; below, only whether name derives from a
         # test name, which the overlay spells itself.
