@@ -57,8 +57,7 @@ def check_derived(kind, name, test_names, protected=(), *, ignore_case=False):
     if folded in {fold(real) for real in protected if real}:
         refuse_real(kind, name)
     derived = folded and any(
-        folded == base
-        or (folded.startswith(base) and WORKER_SUFFIX.fullmatch(folded[len(base) :]))
+        folded == base or (folded.startswith(base) and WORKER_SUFFIX.fullmatch(folded[len(base) :]))
         for base in bases
     )
     if not derived:
@@ -220,8 +219,6 @@ def _check_test_name(connection, name):
         for extension in {os.path.splitext(test_name)[1] for test_name in test_names} - {""}:
             if str(name).endswith(extension):
                 name = str(name)[: -len(extension)]
-                test_names = [
-                    test_name.removesuffix(extension) for test_name in test_names
-                ]
+                test_names = [test_name.removesuffix(extension) for test_name in test_names]
                 break
     check_derived("database", name, test_names, real_names)

@@ -234,7 +234,8 @@ def _programs(cursor, source):
                 zip([column[0] for column in cursor.description], cursor.fetchone(), strict=True)
             )
             statement = next(
-                value for key, value in described.items()
+                value
+                for key, value in described.items()
                 if key in {"SQL Original Statement", f"Create {program_kind.title()}"}
             )
             if statement is None:

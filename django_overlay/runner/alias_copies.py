@@ -118,16 +118,21 @@ def _create_test_db(creation, fresh):
         exists = bool(source or keepdb or templates) and creation.test_db_exists(test_name)
         if source and exists:
             # Kept by --keepdb: as expected, and upstream says "Using existing".
-            _say(creation, verbosity - 1 if keepdb else verbosity,
-                 "its test database exists already")
+            _say(
+                creation, verbosity - 1 if keepdb else verbosity, "its test database exists already"
+            )
         elif reason:
             _say(creation, verbosity, reason)
-        copied = source and not exists and copy_from_alias(
-            source,
-            connection,
-            test_name,
-            verbosity=verbosity,
-            serialize=arguments.arguments.get("serialize"),
+        copied = (
+            source
+            and not exists
+            and copy_from_alias(
+                source,
+                connection,
+                test_name,
+                verbosity=verbosity,
+                serialize=arguments.arguments.get("serialize"),
+            )
         )
         if not copied and templates and not exists:
             test_name = schema_templates.create_test_db(
@@ -176,8 +181,13 @@ def _settings_key(connection):
         str(settings_dict.get("PORT")),
         settings_dict.get("USER"),
         repr(sorted(settings_dict.get("OPTIONS", {}).items())),
-        repr(sorted((key, value) for key, value in test_settings.items()
-                    if key not in UNRELATED_TEST_SETTINGS)),
+        repr(
+            sorted(
+                (key, value)
+                for key, value in test_settings.items()
+                if key not in UNRELATED_TEST_SETTINGS
+            )
+        ),
         in_memory,
     )
 
@@ -235,8 +245,13 @@ def copy_from_alias(source, connection, test_name, *, verbosity, serialize):
         _say(connection.creation, verbosity, reason)
 
     return copy_test_database(
-        connection, test_name, copy, f"as a copy of '{source.alias}'", failed,
-        verbosity=verbosity, serialize=serialize,
+        connection,
+        test_name,
+        copy,
+        f"as a copy of '{source.alias}'",
+        failed,
+        verbosity=verbosity,
+        serialize=serialize,
     )
 
 
@@ -286,8 +301,10 @@ def finish_copy(connection, serialize):
 
 def _say(creation, verbosity, reason):
     if verbosity >= 1:
-        creation.log(f"Migrating the test database for alias "
-                     f"'{creation.connection.alias}' instead of copying it: {reason}.")
+        creation.log(
+            f"Migrating the test database for alias "
+            f"'{creation.connection.alias}' instead of copying it: {reason}."
+        )
 
 
 def use_name(connection, name):
@@ -299,8 +316,9 @@ def use_name(connection, name):
 def structural_difference(source, copy):
     """What differs between the two databases' tables, columns and applied migrations."""
     described = [_structure(connection) for connection in (source, copy)]
-    for part, (expected, found) in zip(("tables", "columns", "applied migrations"),
-                                       zip(*described, strict=True), strict=True):
+    for part, (expected, found) in zip(
+        ("tables", "columns", "applied migrations"), zip(*described, strict=True), strict=True
+    ):
         if expected != found:
             return f"its {part} differ from '{source.alias}'s"
     return None

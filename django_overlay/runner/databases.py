@@ -38,8 +38,9 @@ from ..backends import guard
 from . import alias_copies, failed_setup
 
 
-def setup_databases(verbosity, interactive, *, time_keeper=None, keepdb=False, parallel=0,
-                    aliases=None, **kwargs):
+def setup_databases(
+    verbosity, interactive, *, time_keeper=None, keepdb=False, parallel=0, aliases=None, **kwargs
+):
     """
     Upstream's, with the guard's checks first, an alias's test database
     copied from another's where migrating it would give the same
@@ -253,7 +254,9 @@ def one_worker_clones(aliases):
     """
     test_databases, _mirrors = test_utils.get_unique_databases_and_mirrors(aliases)
     sources = [test_utils.connections[names[0]] for _name, names in test_databases.values()]
-    clone_test_databases(sources, 1, verbosity=0, keepdb=False, time_keeper=test_utils.NullTimeKeeper())
+    clone_test_databases(
+        sources, 1, verbosity=0, keepdb=False, time_keeper=test_utils.NullTimeKeeper()
+    )
     try:
         yield
     finally:

@@ -60,8 +60,12 @@ def check_servers(planned):
     tried = set()
     for connection, _test_name in planned:
         settings_dict = connection.settings_dict
-        server = (connection.vendor, settings_dict["HOST"], settings_dict["PORT"],
-                  settings_dict["USER"])
+        server = (
+            connection.vendor,
+            settings_dict["HOST"],
+            settings_dict["PORT"],
+            settings_dict["USER"],
+        )
         if connection.features.test_databases_are_files or server in tried:
             continue
         tried.add(server)

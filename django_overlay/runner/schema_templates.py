@@ -90,8 +90,11 @@ def create_test_db(connection, test_name, migrate, *, verbosity, serialize):
     if not _request.reuse:
         return migrate()
     if unsupported := store.unsupported():
-        _say(connection, verbosity, f"Migrating the test database for alias "
-                                    f"'{connection.alias}': {unsupported}.")
+        _say(
+            connection,
+            verbosity,
+            f"Migrating the test database for alias '{connection.alias}': {unsupported}.",
+        )
         return migrate()
     parts = store.fingerprint()
     template = store.name(schema_fingerprint.digest(parts))
@@ -101,8 +104,12 @@ def create_test_db(connection, test_name, migrate, *, verbosity, serialize):
         reason = "cloning its template failed"
     else:
         reason = _why_not_kept(store, parts)
-    _say(connection, verbosity, f"Migrating the test database for alias '{connection.alias}', "
-                                f"then keeping its schema as a template: {reason}.")
+    _say(
+        connection,
+        verbosity,
+        f"Migrating the test database for alias '{connection.alias}', "
+        f"then keeping its schema as a template: {reason}.",
+    )
     test_name = migrate()
     try:
         store.save(test_name, template)
@@ -143,8 +150,13 @@ def _clone(store, template, test_name, *, verbosity, serialize):
         _say(connection, verbosity, f"Cloning the schema template {template!r} failed ({error}).")
 
     return alias_copies.copy_test_database(
-        connection, test_name, clone, f"from its schema template {template!r}", failed,
-        verbosity=verbosity, serialize=serialize,
+        connection,
+        test_name,
+        clone,
+        f"from its schema template {template!r}",
+        failed,
+        verbosity=verbosity,
+        serialize=serialize,
     )
 
 

@@ -44,7 +44,9 @@ class ParallelTestSuite(upstream.ParallelTestSuite):
 
             progress = ProgressDisplay(self.processes)
         keep_forkserver_socket_short()
-        clones = databases.one_worker_clones(self.used_aliases) if self.one_worker else nullcontext()
+        clones = (
+            databases.one_worker_clones(self.used_aliases) if self.one_worker else nullcontext()
+        )
         with clones:
             session = Session(
                 self,
