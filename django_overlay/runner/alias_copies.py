@@ -81,8 +81,9 @@ def copying_identical_aliases():
     # test_utils' name for them, which tests replace.
     connections = test_utils.connections
     for alias in connections:
-        creation = connections[alias].creation
-        if creation.connection.features.can_copy_test_databases:
+        # Asked of the connection: a test may replace its creation by a mock.
+        if connections[alias].features.can_copy_test_databases:
+            creation = connections[alias].creation
             creation.create_test_db = _create_test_db(creation, fresh)
             wrapped.append(creation)
     try:
