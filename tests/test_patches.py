@@ -39,9 +39,9 @@ def applies_here(patch):
 
 def namespace_entry(target):
     """What the target's owner itself holds under the name, or MISSING."""
-    backend = re.match(r"(django\.db\.backends\.\w+)\.operations:", target)
+    backend = re.match(r"(django\.db\.backends\.\w+)\.(operations|features):", target)
     if backend:
-        # A backend's operations module imports its base, which imports it:
+        # A backend's operations and features modules import its base, which imports them:
         # Django imports it only through the base.
         importlib.import_module(f"{backend[1]}.base")
     owner, name = patches.resolve(target)

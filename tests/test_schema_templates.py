@@ -24,6 +24,8 @@ from django.test import utils as test_utils
 
 from db_fixtures import PID, django_settings, overlay, use_databases  # noqa: F401
 from django_overlay.backends import guard
+from django_overlay.backends.schema_templates.postgresql import PostgreSQLTemplates
+from django_overlay.backends.schema_templates.sqlite3 import SQLiteTemplates
 from django_overlay.runner import schema_fingerprint, schema_templates
 from test_alias_copies import APPS, SQLiteFiles, migrated, without_applied_times  # noqa: F401
 from test_clone_exactness import SERVERS
@@ -99,11 +101,12 @@ def set_up_and_describe(backend, use_databases, **options):
 def templates(backend):
     """The templates of default, as the settings now name it."""
     connection = connections["default"]
-    return schema_templates.STORES[connection.vendor](connection).templates(building_too=True)
+    return connection.creation.schema_template_store().templates(building_too=True)
 
 
-def test_second_setup_clones_an_exact_copy(backend, use_databases, contrib_apps, migrated,
-                                           overlay, capsys):
+def test_second_setup_clones_an_exact_copy(
+    backend, use_databases, contrib_apps, migrated, overlay, capsys
+):
     upstream = set_up_and_describe(backend, use_databases, reuse=False)
     assert migrated == ["default"]
     assert "schema template" not in capsys.readouterr().err
@@ -125,19 +128,23 @@ def test_second_setup_clones_an_exact_copy(backend, use_databases, contrib_apps,
     assert templates(backend) == []
 
 
-def test_a_run_without_the_option_leaves_nothing(backend, use_databases, contrib_apps, overlay,
-                                                 cache):
+def test_a_run_without_the_option_leaves_nothing(
+    backend, use_databases, contrib_apps, overlay, cache
+):
     set_up_and_describe(backend, use_databases, reuse=False)
     assert not cache.exists()
     use_databases({"default": backend.alias})
     assert templates(backend) == []
 
 
-def test_a_changed_fingerprint_rebuilds_and_says_why(backend, use_databases, contrib_apps,
-                                                     migrated, overlay, capsys):
+def test_a_changed_fingerprint_rebuilds_and_says_why(
+    backend, use_databases, contrib_apps, migrated, overlay, capsys
+):
     set_up_and_describe(backend, use_databases)
-    backend.alias = {**backend.alias, "TEST": {**backend.alias.get("TEST", {}),
-                                               "CHARSET": CHARSETS[backend.param]}}
+    backend.alias = {
+        **backend.alias,
+        "TEST": {**backend.alias.get("TEST", {}), "CHARSET": CHARSETS[backend.param]},
+    }
     migrated.clear()
     capsys.readouterr()
     set_up_and_describe(backend, use_databases)
@@ -154,33 +161,46 @@ def test_a_changed_fingerprint_rebuilds_and_says_why(backend, use_databases, con
     test_utils.teardown_databases(setup(reuse=False, drop_all=True, verbosity=0), verbosity=0)
 
 
-def test_templates_are_named_for_the_guard(use_databases, tmp_path, cache):
-    use_databases({
-        "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "real.db")},
-    })
+def test_templates_are_named_for_the_guard(use_databases, overlay, tmp_path, cache):
+    use_databases(
+        {
+            "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "real.db")},
+        }
+    )
     connection = connections["default"]
-    store = schema_templates.SQLiteTemplates(connection)
+    store = SQLiteTemplates(connection)
     guard.check_template(connection, store.name("0123456789ab"))
-    for name in (str(tmp_path / "real.db"), str(tmp_path / "default_schema_0123456789ab.sqlite3"),
-                 str(store.directory / "other_schema_0123456789ab.sqlite3")):
+    for name in (
+        str(tmp_path / "real.db"),
+        str(tmp_path / "default_schema_0123456789ab.sqlite3"),
+        str(store.directory / "other_schema_0123456789ab.sqlite3"),
+    ):
         with pytest.raises(guard.NotATestName):
             guard.check_template(connection, name)
     with pytest.raises(guard.NotATestName):
         store.drop(str(tmp_path / "real.db"))
 
 
-def test_server_template_names_are_checked(use_databases):
+def test_server_template_names_are_checked(use_databases, overlay):
     settings = SERVERS["postgresql"]().settings
-    use_databases({"default": {**settings, "NAME": "shop"},
-                   "other": {**settings, "NAME": "test_shop_schema_0123456789ab"}})
+    use_databases(
+        {
+            "default": {**settings, "NAME": "shop"},
+            "other": {**settings, "NAME": "test_shop_schema_0123456789ab"},
+        }
+    )
     guard.remember_real_names({alias: connections[alias].settings_dict for alias in connections})
     connection = connections["default"]
     guard.remember_test_name("default", "test_shop")
-    store = schema_templates.PostgreSQLTemplates(connection)
+    store = PostgreSQLTemplates(connection)
     guard.check_template(connection, store.name("00000000000a"))
     guard.check_template(connection, f"{store.name('00000000000a')}_{PID}")
-    for name in ("shop", "test_shop", "test_other_schema_0123456789ab",
-                 "test_shop_schema_0123456789ab"):
+    for name in (
+        "shop",
+        "test_shop",
+        "test_other_schema_0123456789ab",
+        "test_shop_schema_0123456789ab",
+    ):
         with pytest.raises(guard.NotATestName):
             guard.check_template(connection, name)
     # A TEST NAME that looks like a template is still a test name.
@@ -194,7 +214,7 @@ def test_server_template_names_are_checked(use_databases):
 
 # The fingerprint: each change that makes migrate make something else says so.
 
-MIGRATION = '''
+MIGRATION = """
 from django.db import migrations, models
 
 
@@ -206,15 +226,15 @@ class Migration(migrations.Migration):
             [("id", models.AutoField(primary_key=True)), ("name", models.CharField(max_length=%d))],
         ),
     ]
-'''
+"""
 
-MODELS = '''
+MODELS = """
 from django.db import models
 
 
 class %s(models.Model):
     name = models.CharField(max_length=20)
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -272,8 +292,9 @@ def change_router(app, label, plain, connection, monkeypatch):
 
 
 def change_test_settings(app, label, plain, connection, monkeypatch):
-    monkeypatch.setitem(connection.settings_dict, "TEST", {**connection.settings_dict["TEST"],
-                                                           "MIGRATE": False})
+    monkeypatch.setitem(
+        connection.settings_dict, "TEST", {**connection.settings_dict["TEST"], "MIGRATE": False}
+    )
 
 
 def change_options(app, label, plain, connection, monkeypatch):
@@ -299,8 +320,9 @@ def change_django_version(app, label, plain, connection, monkeypatch):
 )
 def test_fingerprint(change, reason, project_apps, use_databases, monkeypatch, tmp_path):
     app, label, plain = project_apps
-    use_databases({"default": {"ENGINE": "django.db.backends.sqlite3",
-                               "NAME": str(tmp_path / "db.sqlite3")}})
+    use_databases(
+        {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "db.sqlite3")}}
+    )
     connection = connections["default"]
     before = schema_fingerprint.fingerprint(connection)
     undo = change and change(app, label, plain, connection, monkeypatch)
@@ -318,7 +340,7 @@ def test_fingerprint(change, reason, project_apps, use_databases, monkeypatch, t
 
 # End to end: two runs of a project's manage.py test.
 
-PROJECT_SETTINGS = '''
+PROJECT_SETTINGS = """
 import json
 import os
 SECRET_KEY = "not-secret"
@@ -327,9 +349,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 if os.environ.get("PROJECT_DATABASE"):
     DATABASES = {"default": json.loads(os.environ["PROJECT_DATABASE"])}
-'''
+"""
 
-PROJECT_TESTS = '''
+PROJECT_TESTS = """
 from django.contrib.auth.models import Permission
 from django.test import TestCase
 
@@ -340,9 +362,9 @@ class ItemTests(TestCase):
     def test_schema(self):
         Item.objects.create(name="x")
         self.assertTrue(Permission.objects.filter(codename="add_item").exists())
-'''
+"""
 
-MANAGE = '''
+MANAGE = """
 import os
 import sys
 
@@ -354,7 +376,7 @@ from django.core.management import execute_from_command_line
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings")
 execute_from_command_line(sys.argv)
-'''
+"""
 
 
 def write_project(root):
@@ -369,8 +391,7 @@ def write_project(root):
 
 
 def run_project(root, cache, *arguments, with_overlay=True, database=None):
-    environment = {**os.environ, "DJANGO_OVERLAY_CACHE": str(cache),
-                   "PYTHONDONTWRITEBYTECODE": "1"}
+    environment = {**os.environ, "DJANGO_OVERLAY_CACHE": str(cache), "PYTHONDONTWRITEBYTECODE": "1"}
     if database:
         environment["PROJECT_DATABASE"] = json.dumps(database)
     environment.pop("DJANGO_SETTINGS_MODULE", None)
@@ -379,7 +400,12 @@ def run_project(root, cache, *arguments, with_overlay=True, database=None):
         environment["PROJECT_WITHOUT_OVERLAY"] = "1"
     return subprocess.run(
         [sys.executable, "manage.py", "test", "--noinput", *arguments],
-        cwd=root, env=environment, capture_output=True, text=True, timeout=120, check=False,
+        cwd=root,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -416,15 +442,27 @@ def test_environment_variable_asks_too(tmp_path, cache, monkeypatch):
     environment = {**os.environ, "DJANGO_OVERLAY_CACHE": str(cache)}
     environment.pop("DJANGO_SETTINGS_MODULE", None)
     for expected in ("keeping its schema", "from its schema template"):
-        run = subprocess.run([sys.executable, "manage.py", "test", "--noinput"], cwd=root,
-                             env=environment, capture_output=True, text=True, timeout=120,
-                             check=False)
+        run = subprocess.run(
+            [sys.executable, "manage.py", "test", "--noinput"],
+            cwd=root,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert run.returncode == 0, run.stderr
         assert expected in run.stderr
     environment[schema_templates.ENVIRONMENT_VARIABLE] = "yes"
-    run = subprocess.run([sys.executable, "manage.py", "test", "--noinput"], cwd=root,
-                         env=environment, capture_output=True, text=True, timeout=120,
-                         check=False)
+    run = subprocess.run(
+        [sys.executable, "manage.py", "test", "--noinput"],
+        cwd=root,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert run.returncode != 0
     assert "expected 1 or 0" in run.stderr
 
@@ -439,13 +477,20 @@ def test_two_runs_build_one_template_at_once(database, tmp_path, cache):
     settings = server and {**server.settings, "NAME": name}
     try:
         with ThreadPoolExecutor(2) as pool:
-            runs = list(pool.map(
-                lambda number: run_project(
-                    root, cache, "--reuse-schema", "--parallel", "2",
-                    database=settings and {**settings, "TEST": {"NAME": f"test_{name}_{number}"}},
-                ),
-                ["a", "b"],
-            ))
+            runs = list(
+                pool.map(
+                    lambda number: run_project(
+                        root,
+                        cache,
+                        "--reuse-schema",
+                        "--parallel",
+                        "2",
+                        database=settings
+                        and {**settings, "TEST": {"NAME": f"test_{name}_{number}"}},
+                    ),
+                    ["a", "b"],
+                )
+            )
         for run in runs:
             assert run.returncode == 0, run.stderr
         if server:
@@ -463,12 +508,13 @@ def test_two_runs_build_one_template_at_once(database, tmp_path, cache):
                     server.drop(each)
 
 
-def test_a_template_that_cannot_be_kept_leaves_the_run_going(use_databases, contrib_apps, overlay,
-                                                             monkeypatch, capsys):
+def test_a_template_that_cannot_be_kept_leaves_the_run_going(
+    use_databases, contrib_apps, overlay, monkeypatch, capsys
+):
     def full_disk(self, test_name, template):
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(schema_templates.SQLiteTemplates, "save", full_disk)
+    monkeypatch.setattr(SQLiteTemplates, "save", full_disk)
     use_databases({"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}})
     old_config = setup()
     try:

@@ -16,7 +16,8 @@ A SQLite NAME is a file, which many strings reach: through a symlinked
 directory (macOS's /tmp and /var are links into /private), a relative path, a
 ``file:`` URI, or another case on a case-insensitive file system (APFS and
 NTFS by default). Upstream removes the test database's file before
-making it, and a clone's before copying onto it, so SQLite's names are
+making it, and a clone's before copying onto it, so SQLite's names, and those
+of any backend that answers test_databases_are_files (backends/base.py), are
 compared as files, never as strings.
 
 The schema templates of --reuse-schema (runner/schema_templates.py) are named
@@ -56,8 +57,7 @@ def check_derived(kind, name, test_names, protected=(), *, ignore_case=False):
     if folded in {fold(real) for real in protected if real}:
         refuse_real(kind, name)
     derived = folded and any(
-        folded == base
-        or (folded.startswith(base) and WORKER_SUFFIX.fullmatch(folded[len(base) :]))
+        folded == base or (folded.startswith(base) and WORKER_SUFFIX.fullmatch(folded[len(base) :]))
         for base in bases
     )
     if not derived:
@@ -153,7 +153,7 @@ def check_template(connection, name):
     one being built) and is no real database's NAME.
     """
     real_names = list(_real_names.values())
-    if connection.vendor == "sqlite":
+    if connection.features.test_databases_are_files:
         check_not_a_real_file(name, real_names)
         path = Path(sqlite_path(name))
         matched = TEMPLATE_FILE.fullmatch(path.name)
@@ -194,8 +194,8 @@ def check_test_database(connection, name):
     piece, and so would turn into another name, or into SQL, in the
     statement.
     """
-    # SQLite's names are file paths, never put into SQL.
-    if connection.vendor != "sqlite":
+    # A file's name is its path, never put into SQL.
+    if not connection.features.test_databases_are_files:
         _check_quoting(connection, name)
         try:
             _check_test_name(connection, name)
@@ -210,7 +210,7 @@ def check_test_database(connection, name):
 def _check_test_name(connection, name):
     test_names = _test_names.get(connection.alias, {connection.settings_dict["NAME"]})
     real_names = list(_real_names.values())
-    if connection.vendor == "sqlite":
+    if connection.features.test_databases_are_files:
         check_not_a_real_file(name, real_names)
         # Compared as files above; below, only whether name derives from a
         # test name, which the overlay spells itself.
@@ -219,8 +219,6 @@ def _check_test_name(connection, name):
         for extension in {os.path.splitext(test_name)[1] for test_name in test_names} - {""}:
             if str(name).endswith(extension):
                 name = str(name)[: -len(extension)]
-                test_names = [
-                    test_name.removesuffix(extension) for test_name in test_names
-                ]
+                test_names = [test_name.removesuffix(extension) for test_name in test_names]
                 break
     check_derived("database", name, test_names, real_names)

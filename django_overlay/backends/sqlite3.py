@@ -1,5 +1,7 @@
 """
-Replacements for django.db.backends.sqlite3.creation.DatabaseCreation.
+Replacements for django.db.backends.sqlite3.creation.DatabaseCreation, and
+what SQLite's DatabaseFeatures and DatabaseCreation answer to the runner's
+questions (backends/base.py).
 
 Under spawn and forkserver a worker cannot inherit the parent's in-memory test
 database, so it must be handed over through a file. Upstream writes one
@@ -34,6 +36,32 @@ _snapshot_directory = None
 _snapshot_lock = threading.Lock()
 
 
+# In memory too: the test database is a shared-cache one, which a thread's
+# connection of its own opens by name, and writing its snapshot is locked.
+can_clone_databases_concurrently = True
+can_copy_test_databases = True
+test_databases_are_files = True
+test_db_columns_sql = (
+    "SELECT m.name, c.name, c.type FROM sqlite_master AS m "
+    "JOIN pragma_table_info(m.name) AS c WHERE m.type = 'table' ORDER BY m.name, c.cid"
+)
+
+
+def test_db_exists(self, database_name):
+    return not self.is_in_memory_db(database_name) and os.path.exists(database_name)
+
+
+def is_test_db_in_memory(self, database_name):
+    return self.is_in_memory_db(database_name)
+
+
+def copy_test_db(self, target, target_database_name):
+    # An in-memory database lives while a connection holds it: target's own.
+    self.connection.ensure_connection()
+    target.ensure_connection()
+    self.connection.connection.backup(target.connection)
+
+
 def snapshot_directory():
     """The run's private directory for snapshots, made when first needed."""
     global _snapshot_directory
@@ -43,15 +71,15 @@ def snapshot_directory():
     return _snapshot_directory
 
 
-def snapshot_directory_in_use():
+def worker_handover(self):
     """What a worker needs to find the snapshots, or None if none were written."""
     return _snapshot_directory
 
 
-def use_snapshot_directory(path):
+def take_worker_handover(self, handover):
     """In a worker: read snapshots from the directory the parent wrote them to."""
     global _snapshot_directory
-    _snapshot_directory = path
+    _snapshot_directory = handover
 
 
 def _remove_directory(path, owner_pid):
@@ -154,3 +182,11 @@ def setup_worker_connection(self, _worker_id):
     # Django's before closing the one that filled it.
     self.connection.connect()
     target.close()
+
+
+def schema_template_store(self):
+    # Imported here: a store reads the project's apps and migrations, which
+    # only --reuse-schema needs.
+    from .schema_templates.sqlite3 import SQLiteTemplates
+
+    return SQLiteTemplates(self.connection)

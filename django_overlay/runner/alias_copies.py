@@ -7,12 +7,14 @@ alike: upstream migrates other from scratch (about 28 s on PostgreSQL, 44 s
 on MariaDB) to get default's schema again. While upstream's setup_databases()
 creates the test databases, in its order (dependencies first, mirrors left
 alone), create_test_db() of an alias that would be migrated exactly as an
-alias whose test database it just made copies that one with the backend's
-cloning (CREATE DATABASE ... TEMPLATE, backends/mysql.py's copy in the
-server, SQLite's backup()), checks the copy, and does the rest of what
-upstream's create_test_db() does after migrate: serializing when asked
-(Django 5.2 asks here; 6.0+ serializes every alias afterwards, copies
-included), createcachetable, and Django's own suite's expected failures.
+alias whose test database it just made copies that one, on backends that
+answer can_copy_test_databases, with the backend's copy_test_db()
+(backends/base.py: CREATE DATABASE ... TEMPLATE on PostgreSQL, the MySQL
+backend's copy in the server, SQLite's backup()), checks the copy, and does
+the rest of what upstream's create_test_db() does after migrate: serializing
+when asked (Django 5.2 asks here; 6.0+ serializes every alias afterwards,
+copies included), createcachetable, and Django's own suite's expected
+failures.
 
 Migrated exactly as the source: same ENGINE, HOST, PORT, USER and OPTIONS;
 TEST settings equal but for NAME and DEPENDENCIES (CHARSET, COLLATION,
@@ -62,26 +64,16 @@ from django.test import utils as test_utils
 from ..backends import guard
 from . import schema_templates
 
-COPYABLE_VENDORS = frozenset({"postgresql", "mysql", "sqlite"})
 # TEST settings that do not change what migrate makes.
 UNRELATED_TEST_SETTINGS = frozenset({"NAME", "DEPENDENCIES", "MIRROR"})
-
-# Each table's columns in order, in one query.
-COLUMNS = {
-    "postgresql": "SELECT table_name, column_name, data_type FROM information_schema.columns "
-    "WHERE table_schema = ANY (current_schemas(false)) ORDER BY table_name, ordinal_position",
-    "mysql": "SELECT table_name, column_name, column_type FROM information_schema.columns "
-    "WHERE table_schema = DATABASE() ORDER BY table_name, ordinal_position",
-    "sqlite": "SELECT m.name, c.name, c.type FROM sqlite_master AS m "
-    "JOIN pragma_table_info(m.name) AS c WHERE m.type = 'table' ORDER BY m.name, c.cid",
-}
 
 
 @contextmanager
 def copying_identical_aliases():
     """
-    While active, create_test_db() of every PostgreSQL, MySQL and SQLite
-    alias copies the test database it made for an earlier alias, when it may.
+    While active, create_test_db() of every alias whose backend answers
+    can_copy_test_databases copies the test database it made for an earlier
+    alias, when it may.
     """
     # Connections whose test databases this setup made afresh: the sources.
     fresh = []
@@ -89,8 +81,9 @@ def copying_identical_aliases():
     # test_utils' name for them, which tests replace.
     connections = test_utils.connections
     for alias in connections:
-        creation = connections[alias].creation
-        if creation.connection.vendor in COPYABLE_VENDORS:
+        # Asked of the connection: a test may replace its creation by a mock.
+        if connections[alias].features.can_copy_test_databases:
+            creation = connections[alias].creation
             creation.create_test_db = _create_test_db(creation, fresh)
             wrapped.append(creation)
     try:
@@ -117,25 +110,30 @@ def _create_test_db(creation, fresh):
         connection = creation.connection
         test_name = creation._get_test_db_name()
         # Before anything is created or dropped, whichever way it is made.
-        if not _in_memory(connection, test_name):
+        if not creation.is_test_db_in_memory(test_name):
             guard.check_test_database(connection, test_name)
         keepdb = arguments.arguments["keepdb"]
         source, reason = copy_source(connection, fresh)
         templates = schema_templates.active(connection)
         # Asked only where it matters: the server may be down, which upstream reports.
-        exists = bool(source or keepdb or templates) and database_exists(connection, test_name)
+        exists = bool(source or keepdb or templates) and creation.test_db_exists(test_name)
         if source and exists:
             # Kept by --keepdb: as expected, and upstream says "Using existing".
-            _say(creation, verbosity - 1 if keepdb else verbosity,
-                 "its test database exists already")
+            _say(
+                creation, verbosity - 1 if keepdb else verbosity, "its test database exists already"
+            )
         elif reason:
             _say(creation, verbosity, reason)
-        copied = source and not exists and copy_test_database(
-            source,
-            connection,
-            test_name,
-            verbosity=verbosity,
-            serialize=arguments.arguments.get("serialize"),
+        copied = (
+            source
+            and not exists
+            and copy_from_alias(
+                source,
+                connection,
+                test_name,
+                verbosity=verbosity,
+                serialize=arguments.arguments.get("serialize"),
+            )
         )
         if not copied and templates and not exists:
             test_name = schema_templates.create_test_db(
@@ -174,19 +172,23 @@ def _settings_key(connection):
     """What, besides routers, decides what migrate makes; None if never copied."""
     settings_dict = connection.settings_dict
     test_settings = settings_dict["TEST"]
-    if connection.vendor not in COPYABLE_VENDORS or test_settings.get("MIRROR"):
+    if not connection.features.can_copy_test_databases or test_settings.get("MIRROR"):
         return None
-    in_memory = connection.vendor == "sqlite" and connection.creation.is_in_memory_db(
-        connection.creation._get_test_db_name()
-    )
+    creation = connection.creation
+    in_memory = creation.is_test_db_in_memory(creation._get_test_db_name())
     return (
         settings_dict["ENGINE"],
         settings_dict.get("HOST"),
         str(settings_dict.get("PORT")),
         settings_dict.get("USER"),
         repr(sorted(settings_dict.get("OPTIONS", {}).items())),
-        repr(sorted((key, value) for key, value in test_settings.items()
-                    if key not in UNRELATED_TEST_SETTINGS)),
+        repr(
+            sorted(
+                (key, value)
+                for key, value in test_settings.items()
+                if key not in UNRELATED_TEST_SETTINGS
+            )
+        ),
         in_memory,
     )
 
@@ -228,30 +230,58 @@ def _operations(operations):
         yield from _operations(getattr(operation, "database_operations", ()))
 
 
-def copy_test_database(source, connection, test_name, *, verbosity, serialize):
+def copy_from_alias(source, connection, test_name, *, verbosity, serialize):
     """
     Make connection's test database, test_name, which does not exist yet, a
-    copy of source's, and finish it as upstream's create_test_db() does after
-    migrate. False if it must be migrated instead, said at verbosity 1.
+    copy of source's, checked; False if it must be migrated instead, said at
+    verbosity 1.
+    """
+
+    def copy():
+        source.creation.copy_test_db(connection, test_name)
+        return structural_difference(source, connection)
+
+    def failed(problem):
+        reason = problem if isinstance(problem, str) else f"copying failed ({problem})"
+        _say(connection.creation, verbosity, reason)
+
+    return copy_test_database(
+        connection,
+        test_name,
+        copy,
+        f"as a copy of '{source.alias}'",
+        failed,
+        verbosity=verbosity,
+        serialize=serialize,
+    )
+
+
+def copy_test_database(connection, test_name, copy, source, failed, *, verbosity, serialize):
+    """
+    Make connection's test database, test_name, which does not exist yet, by
+    copy(), on connection pointed at it, and finish it as upstream's
+    create_test_db() does after migrate. copy() returns why its copy is not
+    to be used, or None. Where the copy fails or is not to be used it is
+    dropped, failed() is told the reason or the error, and the result is
+    False: the test database is to be migrated instead. source says, after
+    "Creating test database for alias ...", where the copy comes from.
     """
     creation = connection.creation
     if verbosity >= 1:
         display = creation._get_database_display_str(verbosity, test_name)
-        creation.log(f"Creating test database for alias {display} "
-                     f"as a copy of '{source.alias}'...")
+        creation.log(f"Creating test database for alias {display} {source}...")
     old_name = connection.settings_dict["NAME"]
     use_name(connection, test_name)
     try:
-        COPY[connection.vendor](source, connection, test_name)
-        difference = structural_difference(source, connection)
+        problem = copy()
     except guard.NotATestName:
         raise
     except Exception as error:
-        difference = f"copying failed ({error})"
-    if difference:
-        _say(creation, verbosity, difference)
+        problem = error
+    if problem:
+        failed(problem)
         connection.close()
-        if database_exists(connection, test_name):
+        if creation.test_db_exists(test_name):
             creation._destroy_test_db(test_name, verbosity)
         use_name(connection, old_name)
         return False
@@ -272,8 +302,10 @@ def finish_copy(connection, serialize):
 
 def _say(creation, verbosity, reason):
     if verbosity >= 1:
-        creation.log(f"Migrating the test database for alias "
-                     f"'{creation.connection.alias}' instead of copying it: {reason}.")
+        creation.log(
+            f"Migrating the test database for alias "
+            f"'{creation.connection.alias}' instead of copying it: {reason}."
+        )
 
 
 def use_name(connection, name):
@@ -282,63 +314,12 @@ def use_name(connection, name):
     connection.settings_dict["NAME"] = name
 
 
-def _in_memory(connection, name):
-    return connection.vendor == "sqlite" and connection.creation.is_in_memory_db(name)
-
-
-def database_exists(connection, name):
-    if connection.vendor == "sqlite":
-        return not _in_memory(connection, name) and os.path.exists(name)
-    with connection.creation._nodb_cursor() as cursor:
-        if connection.vendor == "postgresql":
-            return connection.creation._database_exists(cursor, name)
-        cursor.execute(
-            "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", [name]
-        )
-        return cursor.fetchone() is not None
-
-
-def _copy_postgresql(source, target, name):
-    # Imported here: it imports psycopg, which a project on another database
-    # may not have, and which installing the overlay leaves alone.
-    from ..backends import postgresql
-
-    # A template is copied only while no one is connected to it.
-    source.close()
-    source.close_pool()
-    postgresql.copy_database(source.creation, source.settings_dict["NAME"], name)
-
-
-def _copy_mysql(source, target, name):
-    copy_mysql_database(target, source.settings_dict["NAME"], name)
-
-
-def copy_mysql_database(connection, source_name, name):
-    """Create name, and copy source_name into it as a worker's clone is made."""
-    creation = connection.creation
-    with creation._nodb_cursor() as cursor:
-        cursor.execute(
-            f"CREATE DATABASE {connection.ops.quote_name(name)} "
-            f"{creation.sql_table_creation_suffix()}"
-        )
-    creation._clone_db(source_name, name)
-
-
-def _copy_sqlite(source, target, name):
-    # An in-memory database lives while a connection holds it: target's own.
-    source.ensure_connection()
-    target.ensure_connection()
-    source.connection.backup(target.connection)
-
-
-COPY = {"postgresql": _copy_postgresql, "mysql": _copy_mysql, "sqlite": _copy_sqlite}
-
-
 def structural_difference(source, copy):
     """What differs between the two databases' tables, columns and applied migrations."""
     described = [_structure(connection) for connection in (source, copy)]
-    for part, (expected, found) in zip(("tables", "columns", "applied migrations"),
-                                       zip(*described, strict=True), strict=True):
+    for part, (expected, found) in zip(
+        ("tables", "columns", "applied migrations"), zip(*described, strict=True), strict=True
+    ):
         if expected != found:
             return f"its {part} differ from '{source.alias}'s"
     return None
@@ -347,7 +328,7 @@ def structural_difference(source, copy):
 def _structure(connection):
     with connection.cursor() as cursor:
         tables = sorted(connection.introspection.table_names(cursor))
-        cursor.execute(COLUMNS[connection.vendor])
+        cursor.execute(connection.creation.test_db_columns_sql)
         columns = [tuple(row) for row in cursor.fetchall()]
         applied = []
         if "django_migrations" in tables:

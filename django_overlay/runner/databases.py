@@ -15,10 +15,11 @@ The clones are made after setup_databases() has serialized the aliases'
 contents rather than before it: serializing only reads, and nothing else
 touches a test database in between, so the clones hold the same data.
 
-Only backends whose cloning needs nothing but its own connection are cloned
-concurrently (CONCURRENT_VENDORS); Oracle builds a worker's schema through
-the alias's own connection, and a third-party backend may do anything, so
-those are cloned one after the other, as upstream does.
+Only backends that answer can_clone_databases_concurrently (backends/base.py)
+are cloned concurrently: their cloning needs nothing but its own connection.
+Oracle builds a worker's schema through the alias's own connection, and a
+third-party backend may do anything, so those are cloned one after the other,
+as upstream does.
 
 Before anything is created, the names of the test databases and of their
 clones go through guard.check_test_database(): a test database whose name is
@@ -36,13 +37,10 @@ from .. import patches
 from ..backends import guard
 from . import alias_copies, failed_setup
 
-CONCURRENT_VENDORS = frozenset({"postgresql", "mysql", "sqlite"})
-# See drop_threads().
-DROP_ALL_AT_ONCE = frozenset({"postgresql"})
 
-
-def setup_databases(verbosity, interactive, *, time_keeper=None, keepdb=False, parallel=0,
-                    aliases=None, **kwargs):
+def setup_databases(
+    verbosity, interactive, *, time_keeper=None, keepdb=False, parallel=0, aliases=None, **kwargs
+):
     """
     Upstream's, with the guard's checks first, an alias's test database
     copied from another's where migrating it would give the same
@@ -78,7 +76,7 @@ def teardown_databases(old_config, verbosity, parallel=0, keepdb=False):
     primaries = [(connection, old_name) for connection, old_name, destroy in old_config if destroy]
     drops = []
     for connection, old_name in primaries:
-        if connection.vendor not in CONCURRENT_VENDORS:
+        if not connection.features.can_clone_databases_concurrently:
             for index in range(parallel if parallel > 1 else 0):
                 connection.creation.destroy_test_db(
                     suffix=str(index + 1), verbosity=verbosity, keepdb=keepdb
@@ -126,7 +124,8 @@ def warn_if_gone(connection, name, drop):
     try:
         drop()
     except Exception:
-        if _in_memory(connection, name) or alias_copies.database_exists(connection, name):
+        creation = connection.creation
+        if creation.is_test_db_in_memory(name) or creation.test_db_exists(name):
             raise
         warnings.warn(
             f"The test database {name!r} of alias '{connection.alias}' was gone "
@@ -142,36 +141,24 @@ class TestDatabaseGone(RuntimeWarning):
 
 def drop_databases(drops, parallel):
     """
-    Run the (connection, job) drops, each vendor's by as many threads as
-    drop_threads() says, one vendor after the other.
+    Run the (connection, job) drops, each backend's by as many threads as
+    drop_threads() says, one backend after the other.
     """
-    by_vendor = {}
+    by_backend = {}
     for connection, job in drops:
-        by_vendor.setdefault(connection.vendor, []).append(job)
-    for vendor, jobs in by_vendor.items():
-        run_concurrently(jobs, drop_threads(vendor, len(jobs), parallel))
+        by_backend.setdefault(connection.vendor, (connection.features, []))[1].append(job)
+    for features, jobs in by_backend.values():
+        run_concurrently(jobs, drop_threads(features, len(jobs), parallel))
 
 
-def drop_threads(vendor, drops, parallel):
+def drop_threads(features, drops, parallel):
     """
-    How many of vendor's databases to drop at once, as measured by hand on
-    this project's 2-core machine, shared with other jobs, with databases of
-    300 tables (docs/benchmarks.md, "Dropping test databases"):
-
-    - PostgreSQL: all at once. Every DROP DATABASE requests an immediate
-      checkpoint and waits for it, and drops that wait together share one.
-      10 drops (2N + 2 at N=4): 1.1 to 3.6 s all at once, 1.4 to 19.7 s four
-      at a time, 3.7 to 31 s two at a time.
-    - MariaDB: as many as there are workers. Dropped just after being made,
-      as bench/clone.py does, 8 databases took 25.2 s one at a time, 2.0 to
-      3.2 s four at a time and 3.8 to 5.0 s all at once; 4 databases made
-      30 s earlier, 0.8 to 2.5 s at once against 1.2 to 8.3 s one at a time.
-      SET SESSION foreign_key_checks = 0 first changed nothing, one DROP
-      TABLE of all tables before DROP DATABASE little (13.8 s for 4 one at a
-      time, against 16.6 to 23.3 s).
-    - SQLite: removing a file is cheap; as many as there are workers.
+    How many of a backend's databases to drop at once: all of them where the
+    backend answers drops_test_databases_together (PostgreSQL, whose drops
+    share a checkpoint), else as many as there are workers (measured on
+    MariaDB, see the MySQL backend; on SQLite removing a file is cheap).
     """
-    if vendor in DROP_ALL_AT_ONCE:
+    if features.drops_test_databases_together:
         return drops
     return max(parallel, 1)
 
@@ -188,7 +175,9 @@ def check_test_names(aliases, parallel):
     planned = []
     for _name, database_aliases in test_databases.values():
         connection = connections[database_aliases[0]]
-        if connection.vendor not in CONCURRENT_VENDORS:
+        features = connection.features
+        # Those whose test databases the overlay itself makes, copies or drops.
+        if not (features.can_clone_databases_concurrently or features.can_copy_test_databases):
             continue
         test_name = connection.creation._get_test_db_name()
         planned.append((connection, test_name))
@@ -205,21 +194,18 @@ def check_test_names(aliases, parallel):
 
 def check_name(connection, name):
     """
-    guard.check_test_database(), but for in-memory SQLite databases, which
-    have nothing on disk or on a server to lose.
+    guard.check_test_database(), but for databases in memory, which have
+    nothing on disk or on a server to lose.
     """
-    if not _in_memory(connection, name):
+    if not connection.creation.is_test_db_in_memory(name):
         guard.check_test_database(connection, name)
 
 
 def check_clone_name(connection, suffix):
-    # An in-memory database's clones are not named after it (see sqlite3).
-    if not _in_memory(connection, connection.settings_dict["NAME"]):
-        check_name(connection, connection.creation.get_test_db_clone_settings(suffix)["NAME"])
-
-
-def _in_memory(connection, name):
-    return connection.vendor == "sqlite" and connection.creation.is_in_memory_db(name)
+    # An in-memory database's clones are not named after it.
+    creation = connection.creation
+    if not creation.is_test_db_in_memory(connection.settings_dict["NAME"]):
+        check_name(connection, creation.get_test_db_clone_settings(suffix)["NAME"])
 
 
 def clone_test_databases(sources, parallel, verbosity, keepdb, time_keeper):
@@ -228,7 +214,7 @@ def clone_test_databases(sources, parallel, verbosity, keepdb, time_keeper):
     aliases = []
     for connection in sources:
         suffixes = [str(index + 1) for index in range(parallel)]
-        if connection.vendor not in CONCURRENT_VENDORS:
+        if not connection.features.can_clone_databases_concurrently:
             for suffix in suffixes:
                 with time_keeper.timed(f"  Cloning '{connection.alias}'"):
                     connection.creation.clone_test_db(
@@ -237,11 +223,8 @@ def clone_test_databases(sources, parallel, verbosity, keepdb, time_keeper):
             continue
         for suffix in suffixes:
             check_clone_name(connection, suffix)
-        # PostgreSQL copies a template only while no one else is connected to
-        # it: this thread's connections (and pool) are someone else.
-        connection.close()
-        if hasattr(connection, "close_pool"):
-            connection.close_pool()
+        # Cloned by other threads: this thread's connections are someone else.
+        connection.creation.close_test_db_connections()
         aliases.append(f"'{connection.alias}'")
         jobs += [
             partial(
@@ -271,13 +254,15 @@ def one_worker_clones(aliases):
     """
     test_databases, _mirrors = test_utils.get_unique_databases_and_mirrors(aliases)
     sources = [test_utils.connections[names[0]] for _name, names in test_databases.values()]
-    clone_test_databases(sources, 1, verbosity=0, keepdb=False, time_keeper=test_utils.NullTimeKeeper())
+    clone_test_databases(
+        sources, 1, verbosity=0, keepdb=False, time_keeper=test_utils.NullTimeKeeper()
+    )
     try:
         yield
     finally:
         drops = []
         for connection in sources:
-            if connection.vendor in CONCURRENT_VENDORS:
+            if connection.features.can_clone_databases_concurrently:
                 drops += clone_drops(connection, 1, verbosity=0, keepdb=False)
             else:
                 # Cloned on the alias's own connection: dropped on it too.

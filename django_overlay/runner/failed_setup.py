@@ -36,7 +36,6 @@ from contextlib import contextmanager
 from django.db import utils
 
 from ..backends import guard
-from .alias_copies import database_exists
 from .session import interruptible
 
 
@@ -61,9 +60,13 @@ def check_servers(planned):
     tried = set()
     for connection, _test_name in planned:
         settings_dict = connection.settings_dict
-        server = (connection.vendor, settings_dict["HOST"], settings_dict["PORT"],
-                  settings_dict["USER"])
-        if connection.vendor == "sqlite" or server in tried:
+        server = (
+            connection.vendor,
+            settings_dict["HOST"],
+            settings_dict["PORT"],
+            settings_dict["USER"],
+        )
+        if connection.features.test_databases_are_files or server in tried:
             continue
         tried.add(server)
         try:
@@ -92,7 +95,7 @@ def check_nothing_to_ask(planned):
     if sys.stdin is not None and not sys.stdin.closed and sys.stdin.isatty():
         return
     for connection, test_name in planned:
-        if database_exists(connection, test_name):
+        if connection.creation.test_db_exists(test_name):
             raise SetupFailed(
                 f"The test database {test_name!r} of alias '{connection.alias}' exists "
                 "already (left by an interrupted run?), and standard input is not a "
@@ -141,18 +144,18 @@ def drop_made(planned, real_names, parallel, verbosity):
         if connection.settings_dict["NAME"] != test_name:
             continue
         creation = connection.creation
-        if connection.vendor == "sqlite" and creation.is_in_memory_db(test_name):
+        if creation.is_test_db_in_memory(test_name):
             # Nothing on disk but, under spawn, its snapshot for the workers.
             creation.destroy_test_db(real_names[connection.alias], verbosity=verbosity)
             continue
         for index in range(parallel if parallel > 1 else 0):
             suffix = str(index + 1)
             clone_name = creation.get_test_db_clone_settings(suffix)["NAME"]
-            if database_exists(connection, clone_name):
+            if creation.test_db_exists(clone_name):
                 guard.check_test_database(connection, clone_name)
                 creation.destroy_test_db(suffix=suffix, verbosity=verbosity)
                 dropped.append(clone_name)
-        if database_exists(connection, test_name):
+        if creation.test_db_exists(test_name):
             guard.check_test_database(connection, test_name)
             creation.destroy_test_db(real_names[connection.alias], verbosity=verbosity)
             dropped.append(test_name)

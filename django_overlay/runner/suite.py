@@ -15,7 +15,6 @@ from contextlib import nullcontext
 from django.db import connections
 from django.test import runner as upstream
 
-from ..backends import sqlite3
 from ..start_method import keep_forkserver_socket_short
 from . import databases, outcomes, parity
 from .session import RunOptions, Session, plain_function
@@ -45,7 +44,9 @@ class ParallelTestSuite(upstream.ParallelTestSuite):
 
             progress = ProgressDisplay(self.processes)
         keep_forkserver_socket_short()
-        clones = databases.one_worker_clones(self.used_aliases) if self.one_worker else nullcontext()
+        clones = (
+            databases.one_worker_clones(self.used_aliases) if self.one_worker else nullcontext()
+        )
         with clones:
             session = Session(
                 self,
@@ -91,9 +92,19 @@ class ParallelTestSuite(upstream.ParallelTestSuite):
             process_setup_args=self.process_setup_args,
             initial_settings=self.initial_settings,
             serialized_contents=self.serialized_contents or {},
-            sqlite_snapshot_directory=sqlite3.snapshot_directory_in_use(),
+            test_db_handovers=test_db_handovers(),
             settings=self.parent_settings or {},
             environment=self.parent_environment,
             warnings_filters=self.parent_warnings_filters,
             debug_cursor_aliases=self.debug_cursor_aliases,
         )
+
+
+def test_db_handovers():
+    """
+    What a worker started afresh needs from this process to reach its copy
+    of each alias's test database, by alias, where the backend hands over
+    anything (DatabaseCreation.worker_handover()).
+    """
+    handovers = {alias: connections[alias].creation.worker_handover() for alias in connections}
+    return {alias: handover for alias, handover in handovers.items() if handover is not None}

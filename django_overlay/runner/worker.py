@@ -21,7 +21,6 @@ from django.db import connections
 from django.test.utils import setup_test_environment
 
 from .. import caches, patches
-from ..backends import sqlite3
 from . import parity
 from .outcomes import EventStream, picklable_event, streaming
 from .pool import send_to_parent
@@ -36,7 +35,7 @@ class WorkerSetup:
     # Only under spawn and forkserver; fork inherits all of these.
     initial_settings: dict | None = None
     serialized_contents: dict = field(default_factory=dict)
-    sqlite_snapshot_directory: str | None = None
+    test_db_handovers: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
     environment: dict | None = None
     warnings_filters: list | None = None
@@ -73,8 +72,8 @@ def init_worker(worker_id, setup):
         django.setup()
         setup_test_environment(debug=setup.debug_mode)
         parity.apply_settings(setup.settings, notify=True)
-        if setup.sqlite_snapshot_directory:
-            sqlite3.use_snapshot_directory(setup.sqlite_snapshot_directory)
+        for alias, handover in setup.test_db_handovers.items():
+            connections[alias].creation.take_worker_handover(handover)
     aliases = setup.used_aliases if setup.used_aliases is not None else connections
     for alias in aliases:
         connection = connections[alias]
@@ -104,13 +103,11 @@ def init_worker(worker_id, setup):
 def clone_afresh(connection, worker_id):
     """
     Drop and clone again the worker's copy of a test database. An in-memory
-    SQLite copy is already fresh: forked from the parent's, or loaded from its
+    copy is already fresh: forked from the parent's, or loaded from its
     snapshot.
     """
     creation = connection.creation
-    if connection.vendor == "sqlite" and creation.is_in_memory_db(
-        connection.settings_dict["NAME"]
-    ):
+    if creation.is_test_db_in_memory(connection.settings_dict["NAME"]):
         return
     creation.clone_test_db(suffix=str(worker_id), verbosity=0, autoclobber=True)
 
