@@ -46,9 +46,11 @@ $(VENV)/.installed: pyproject.toml Makefile | system-packages
 	$(PYTHON) -m pip install --disable-pip-version-check -e '.[test,test-external,postgres,mysql,oracle]' 'Django~=$(DJANGO).0'
 	touch $@
 
-# ruff's rules are in pyproject.toml; ruff itself is in the test extras.
+# ruff's rules and line length are in pyproject.toml; ruff itself is in the
+# test extras.
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # Wine for tests/windows/smoke.py: 64-bit only (the Windows CPython is
 # x86-64), without the 32-bit half that Debian's wine64 recommends.

@@ -68,8 +68,14 @@ def main():
         # A process per backend: Django is set up once per process.
         subprocess.run(
             [
-                sys.executable, __file__, "--child", backend, "--runs", str(options.runs),
-                "--workers", *map(str, options.workers),
+                sys.executable,
+                __file__,
+                "--child",
+                backend,
+                "--runs",
+                str(options.runs),
+                "--workers",
+                *map(str, options.workers),
             ],
             env=environment,
             check=False,

@@ -69,7 +69,12 @@ def main():
         # A process per backend: Django is configured once per process.
         subprocess.run(
             [
-                sys.executable, __file__, "--child", backend, "--runs", str(options.runs),
+                sys.executable,
+                __file__,
+                "--child",
+                backend,
+                "--runs",
+                str(options.runs),
                 *(["--without-contrib"] if options.without_contrib else []),
             ],
             check=False,
@@ -86,11 +91,18 @@ def database_settings(backend):
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
     if backend == "postgresql":
         engine, prefix, port, user, test = (
-            "django.db.backends.postgresql", "DJANGO_OVERLAY_PG", "5432", "postgres", {}
+            "django.db.backends.postgresql",
+            "DJANGO_OVERLAY_PG",
+            "5432",
+            "postgres",
+            {},
         )
     else:
         engine, prefix, port, user, test = (
-            "django.db.backends.mysql", "DJANGO_OVERLAY_MARIADB", "3306", "root",
+            "django.db.backends.mysql",
+            "DJANGO_OVERLAY_MARIADB",
+            "3306",
+            "root",
             {"CHARSET": "utf8mb4"},
         )
     return {
@@ -235,7 +247,9 @@ def benchmark(backend, runs, with_contrib):
                 flushes[mode].append(
                     statistics.median(
                         total - post_migrate
-                        for total, post_migrate in zip(teardown_times, post_migrate_times, strict=False)
+                        for total, post_migrate in zip(
+                            teardown_times, post_migrate_times, strict=False
+                        )
                     )
                 )
             patches.install()

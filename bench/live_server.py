@@ -37,7 +37,9 @@ def run_once(database, tests, run):
         results = Path(directory) / "results.jsonl"
         environment = {
             **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT), os.environ.get("PYTHONPATH")])),
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(PROJECT), os.environ.get("PYTHONPATH")])
+            ),
             "PYTHONDONTWRITEBYTECODE": "1",
             "DJANGO_SETTINGS_MODULE": "bench_settings",
             "BENCH_DATABASE": database,
@@ -79,6 +81,7 @@ def main():
                 f"django={django * 1000:.1f}ms overlay={overlay * 1000:.1f}ms "
                 f"ratio={django / overlay:.1f}"
             )
+
 
 if __name__ == "__main__":
     main()

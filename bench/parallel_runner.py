@@ -102,8 +102,13 @@ def overhead(options):
                 # Recorded durations would reorder the overlay's classes.
                 environment["DJANGO_OVERLAY_CACHE"] = directory
                 command = [
-                    sys.executable, MANAGE_PY, "test", "sample_app.tests.test_trivial",
-                    "--parallel", "2", "--noinput",
+                    sys.executable,
+                    MANAGE_PY,
+                    "test",
+                    "sample_app.tests.test_trivial",
+                    "--parallel",
+                    "2",
+                    "--noinput",
                 ]
                 if label == "overlay" and options.timeout:
                     command += ["--timeout", str(options.timeout)]
@@ -203,15 +208,26 @@ def run_case(extra, labels, parallel, scratch, cache):
     timelines.mkdir()
     # The suite's cache directory also holds Django's tests: point at it
     # from the bench's own cache directory.
-    suite_cache = Path(os.environ.get("DJANGO_OVERLAY_CACHE", Path.home() / ".cache" / "django-overlay"))
+    suite_cache = Path(
+        os.environ.get("DJANGO_OVERLAY_CACHE", Path.home() / ".cache" / "django-overlay")
+    )
     for entry in suite_cache.glob("django-*"):
         link = cache / entry.name
         if not link.exists():
             link.symlink_to(entry)
     environment = {**os.environ, "DJANGO_OVERLAY_CACHE": str(cache)}
     command = [
-        sys.executable, TIMELINE, timelines, RUNTESTS, *extra, "--start-method", "spawn",
-        "--parallel", str(parallel), "--noinput", *labels,
+        sys.executable,
+        TIMELINE,
+        timelines,
+        RUNTESTS,
+        *extra,
+        "--start-method",
+        "spawn",
+        "--parallel",
+        str(parallel),
+        "--noinput",
+        *labels,
     ]
     wall = run(command, environment)
     tail, busy = timeline.idle_tail(timelines)

@@ -162,7 +162,9 @@ def one_run(root, backend, workers, plugin):
     )
     ended = time.time()
     if process.returncode != 0:
-        raise SystemExit(f"{backend} -n {workers} plugin={plugin}:\n{process.stdout}{process.stderr}")
+        raise SystemExit(
+            f"{backend} -n {workers} plugin={plugin}:\n{process.stdout}{process.stderr}"
+        )
     firsts = [float(mark.read_text()) for mark in root.glob("first-*")]
     if len(firsts) != workers:
         raise SystemExit(f"{backend} -n {workers}: {len(firsts)} of {workers} workers ran a test")

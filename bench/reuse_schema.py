@@ -96,10 +96,17 @@ def generate(root):
     (root / "settings.py").write_text(SETTINGS.format(apps=APPS))
     (root / "manage.py").write_text(MANAGE)
     (root / "app0" / "tests.py").write_text(TESTS)
-    environment = {**os.environ, "BENCH_UPSTREAM": "1",
-                   "BENCH_DATABASE": json.dumps(database_settings("sqlite"))}
-    subprocess.run([sys.executable, "manage.py", "makemigrations", "-v", "0"], cwd=root,
-                   env=environment, check=True)
+    environment = {
+        **os.environ,
+        "BENCH_UPSTREAM": "1",
+        "BENCH_DATABASE": json.dumps(database_settings("sqlite")),
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "makemigrations", "-v", "0"],
+        cwd=root,
+        env=environment,
+        check=True,
+    )
 
 
 def run_backend(root, backend, runs):
@@ -107,9 +114,13 @@ def run_backend(root, backend, runs):
     settings["NAME"] = f"reuse_schema_{os.getpid()}"
     settings.get("TEST", {}).pop("NAME", None)
     cache = root / "cache"
-    environment = {**os.environ, "BENCH_DATABASE": json.dumps(settings),
-                   "BENCH_MARK": str(root / "mark"), "DJANGO_OVERLAY_CACHE": str(cache),
-                   "PYTHONDONTWRITEBYTECODE": "1"}
+    environment = {
+        **os.environ,
+        "BENCH_DATABASE": json.dumps(settings),
+        "BENCH_MARK": str(root / "mark"),
+        "DJANGO_OVERLAY_CACHE": str(cache),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
     environment.pop("DJANGO_TEST_REUSE_SCHEMA", None)
     try:
         if setup_time(root, environment, "--reuse-schema") is None:
@@ -119,13 +130,28 @@ def run_backend(root, backend, runs):
             times["upstream"].append(setup_time(root, {**environment, "BENCH_UPSTREAM": "1"}))
             times["reuse-schema"].append(setup_time(root, environment, "--reuse-schema"))
     finally:
-        subprocess.run([sys.executable, "manage.py", "test", "--noinput", "-v", "0",
-                        "--drop-schema-templates"],
-                       cwd=root, env=environment, capture_output=True, check=False)
+        subprocess.run(
+            [
+                sys.executable,
+                "manage.py",
+                "test",
+                "--noinput",
+                "-v",
+                "0",
+                "--drop-schema-templates",
+            ],
+            cwd=root,
+            env=environment,
+            capture_output=True,
+            check=False,
+        )
         shutil.rmtree(cache, ignore_errors=True)
     upstream, reuse = (statistics.median(times[kind]) for kind in ("upstream", "reuse-schema"))
-    print(f"{backend} runs={runs} setup: upstream={upstream:.2f}s reuse-schema={reuse:.2f}s "
-          f"ratio={reuse / upstream:.3f}", flush=True)
+    print(
+        f"{backend} runs={runs} setup: upstream={upstream:.2f}s reuse-schema={reuse:.2f}s "
+        f"ratio={reuse / upstream:.3f}",
+        flush=True,
+    )
 
 
 def setup_time(root, environment, *arguments):
@@ -135,7 +161,11 @@ def setup_time(root, environment, *arguments):
     started = time.time()
     process = subprocess.run(
         [sys.executable, "manage.py", "test", "--noinput", "-v", "0", *arguments],
-        cwd=root, env=environment, capture_output=True, text=True, check=False,
+        cwd=root,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if process.returncode != 0 or not mark.exists():
         print(f"manage.py test {' '.join(arguments)} failed:\n{process.stderr}", flush=True)

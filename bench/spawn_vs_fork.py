@@ -37,14 +37,17 @@ def run_once(start_method, with_overlay, classes):
     if not with_overlay:
         environment["SAMPLE_WITHOUT_OVERLAY"] = "1"
     command = [
-        sys.executable, str(MANAGE_PY), "test", "sample_app.tests.test_hashing",
-        "--parallel", "2", "--noinput",
+        sys.executable,
+        str(MANAGE_PY),
+        "test",
+        "sample_app.tests.test_hashing",
+        "--parallel",
+        "2",
+        "--noinput",
     ]
     with tempfile.TemporaryDirectory() as cwd:
         started = time.perf_counter()
-        process = subprocess.run(
-            command, cwd=cwd, env=environment, capture_output=True, text=True
-        )
+        process = subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True)
         elapsed = time.perf_counter() - started
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{process.stderr}")

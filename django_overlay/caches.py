@@ -176,9 +176,7 @@ def isolate_worker(worker_id, aliases):
 def end_worker():
     if is_active():
         try:
-            _remove_namespace(
-                keys_matching=f"{namespace()}.*", directories_matching=namespace()
-            )
+            _remove_namespace(keys_matching=f"{namespace()}.*", directories_matching=namespace())
         finally:
             _stop()
 

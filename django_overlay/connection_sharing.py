@@ -145,7 +145,6 @@ def _shared_class(original_class):
         return _shared_classes.setdefault(original_class, shared)
 
 
-
 class SharedConnection:
     """
     Mixed into a shared connection's class while it is shared: instance
@@ -274,9 +273,7 @@ def atomic_exit(self, exc_type, exc_value, traceback):
     try:
         if share is not None and held is None:
             with share.lock:
-                return patches.original(atomic_exit)(
-                    self, exc_type, exc_value, traceback
-                )
+                return patches.original(atomic_exit)(self, exc_type, exc_value, traceback)
         return patches.original(atomic_exit)(self, exc_type, exc_value, traceback)
     finally:
         if held is not None:

@@ -42,9 +42,7 @@ def valid_start_method(name):
     """Return name if this platform can start processes with it."""
     available = multiprocessing.get_all_start_methods()
     if name not in available:
-        raise ValueError(
-            f"invalid start method {name!r}: choose from {', '.join(available)}"
-        )
+        raise ValueError(f"invalid start method {name!r}: choose from {', '.join(available)}")
     return name
 
 

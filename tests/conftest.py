@@ -39,7 +39,8 @@ INHERITED_VARIABLES_TO_DROP = (
 # killed by taskkill.
 WINDOWS = sys.platform == "win32"
 OWN_GROUP = (
-    {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if WINDOWS
+    {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+    if WINDOWS
     else {"start_new_session": True}
 )
 

@@ -180,8 +180,9 @@ def test_serialized_contents_are_other_s(use_databases, contrib_apps, overlay, t
         test_utils.teardown_databases(old_config, verbosity=0)
 
 
-def test_routers_that_differ_migrate(backend, use_databases, contrib_apps, migrated, overlay,
-                                     capsys):
+def test_routers_that_differ_migrate(
+    backend, use_databases, contrib_apps, migrated, overlay, capsys
+):
     name = f"overlay_routed_{PID}"
     test_default, test_other = names(backend, name)
     use_databases(backend.aliases(name))
@@ -223,8 +224,11 @@ def test_keepdb_keeps_other(backend, use_databases, contrib_apps, migrated, over
     test_utils.teardown_databases(setup(keepdb=True), verbosity=0, keepdb=True)
     assert migrated == ["default"]
     assert backend.databases() >= {test_default, test_other}
-    execute(backend, test_other, "INSERT INTO django_content_type (app_label, model) "
-                                 "VALUES ('kept', 'only_in_other')")
+    execute(
+        backend,
+        test_other,
+        "INSERT INTO django_content_type (app_label, model) VALUES ('kept', 'only_in_other')",
+    )
     backend.drop(test_default)
     migrated.clear()
     capsys.readouterr()
@@ -251,8 +255,9 @@ def test_kept_database_is_no_source(use_databases, contrib_apps, migrated, overl
     assert migrated == ["default", "other"]
 
 
-def test_copy_named_like_a_real_database_is_refused(backend, use_databases, contrib_apps,
-                                                    overlay, monkeypatch):
+def test_copy_named_like_a_real_database_is_refused(
+    backend, use_databases, contrib_apps, overlay, monkeypatch
+):
     """
     other's TEST NAME is default's real database: refused before anything is
     made, and, were the checks at setup's start skipped, before other's test

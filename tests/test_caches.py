@@ -29,7 +29,9 @@ MANAGE_PY = Path(__file__).resolve().parent / "sample_project" / "manage.py"
 CACHE_RUN = ("sample_app.tests.test_caches", "--parallel", "2")
 CLEARING_RUN = ("sample_app.tests.test_cache_clearing",)
 REDIS_DATABASE = 5
-REDIS_URL = f"redis://{os.environ.get('DJANGO_OVERLAY_REDIS_HOST', '127.0.0.1')}:6379/{REDIS_DATABASE}"
+REDIS_URL = (
+    f"redis://{os.environ.get('DJANGO_OVERLAY_REDIS_HOST', '127.0.0.1')}:6379/{REDIS_DATABASE}"
+)
 OUTSIDE_VALUE = b"set before the run, outside its namespace"
 
 
@@ -223,7 +225,9 @@ def test_upstream_clear_wipes_the_other_workers_keys(upstream_sample, cache_back
         cache_backend.assert_only_outside_key_left()
 
 
-@pytest.mark.parametrize("cache_backend", ["redis", "pymemcache", "file", "database"], indirect=True)
+@pytest.mark.parametrize(
+    "cache_backend", ["redis", "pymemcache", "file", "database"], indirect=True
+)
 @pytest.mark.parametrize(
     "how",
     [("--isolate-cache",), ("--isolate-cache", "--parallel", "2")],
@@ -262,9 +266,7 @@ def test_isolate_cache_from_the_environment(sample, cache_backend):
 @pytest.mark.parametrize("cache_backend", ["locmem"], indirect=True)
 def test_without_isolate_cache_entries_outlive_their_test(sample, cache_backend):
     """The sample tests can fail: without clearing, every test but the first finds an entry."""
-    run = sample.run(
-        *CLEARING_RUN, env={**cache_backend.env, "SAMPLE_EXPECT_CLEARED_CACHE": "1"}
-    )
+    run = sample.run(*CLEARING_RUN, env={**cache_backend.env, "SAMPLE_EXPECT_CLEARED_CACHE": "1"})
 
     assert run.returncode == 1, run.output
     assert "FAILED (failures=10)" in run.stderr, run.output

@@ -65,8 +65,7 @@ MARIADB_SCHEMA = [
     "KEY book_title (title(10)), "
     "CONSTRAINT book_author FOREIGN KEY (author_id) REFERENCES author (id) ON DELETE CASCADE, "
     "CONSTRAINT pages_positive CHECK (pages > 0)) ENGINE=InnoDB AUTO_INCREMENT=1000",
-    "CREATE TABLE audit (id int AUTO_INCREMENT PRIMARY KEY, note text NOT NULL) "
-    "ENGINE=InnoDB",
+    "CREATE TABLE audit (id int AUTO_INCREMENT PRIMARY KEY, note text NOT NULL) ENGINE=InnoDB",
     "CREATE TRIGGER book_audit AFTER INSERT ON book FOR EACH ROW "
     "INSERT INTO audit (note) VALUES (CONCAT('book ', NEW.id))",
     "CREATE FUNCTION book_count(wanted int) RETURNS int DETERMINISTIC READS SQL DATA "
@@ -116,8 +115,11 @@ class PostgreSQLServer:
 
         settings = self.settings
         return psycopg.connect(
-            host=settings["HOST"], port=settings["PORT"], user=settings["USER"],
-            dbname=database, autocommit=True,
+            host=settings["HOST"],
+            port=settings["PORT"],
+            user=settings["USER"],
+            dbname=database,
+            autocommit=True,
         )
 
     def databases(self):
@@ -186,8 +188,11 @@ class MariaDBServer:
         settings = self.settings
         options = {"database": database} if database else {}
         return MySQLdb.connect(
-            host=settings["HOST"], port=int(settings["PORT"]), user=settings["USER"],
-            autocommit=True, **options,
+            host=settings["HOST"],
+            port=int(settings["PORT"]),
+            user=settings["USER"],
+            autocommit=True,
+            **options,
         )
 
     def query(self, sql, params=(), database=None):
@@ -369,9 +374,7 @@ def test_mariadb_clones_without_mysqldump(use_databases, overlay, monkeypatch):
     assert all(clone == source for clone in clones)
 
 
-def test_mariadb_falls_back_to_mysqldump_for_what_it_does_not_copy(
-    use_databases, overlay, capsys
-):
+def test_mariadb_falls_back_to_mysqldump_for_what_it_does_not_copy(use_databases, overlay, capsys):
     """A SEQUENCE is not copied in the server: mysqldump clones it, and it says so once."""
     server = MariaDBServer()
     server.made = []
@@ -450,4 +453,3 @@ def test_sqlite_snapshot_is_exact(use_databases, overlay, monkeypatch):
     finally:
         test_utils.teardown_databases(old_config, verbosity=0, parallel=WORKERS)
     assert not os.path.exists(snapshot_name)
-

@@ -107,7 +107,10 @@ def test_sqlite_real_file_survives_only_with_the_overlay(use_databases, tmp_path
             test_utils.teardown_databases(setup(parallel=0), verbosity=0)
     finally:
         patches.uninstall()
-    kept = real.exists() and sqlite3.connect(real).execute(
-        "SELECT name FROM sqlite_master WHERE name = 'precious'"
-    ).fetchall()
+    kept = (
+        real.exists()
+        and sqlite3.connect(real)
+        .execute("SELECT name FROM sqlite_master WHERE name = 'precious'")
+        .fetchall()
+    )
     assert bool(kept) is with_overlay

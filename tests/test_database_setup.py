@@ -234,8 +234,16 @@ def test_leftover_test_database_is_asked_about_on_a_terminal(sample, database, t
     try:
         os.write(terminal, b"yes\n")
         run = subprocess.run(
-            [sample.python[0], str(MANAGE_PY), "test", ROBUSTNESS, "--parallel", "2",
-             "--start-method", "spawn"],
+            [
+                sample.python[0],
+                str(MANAGE_PY),
+                "test",
+                ROBUSTNESS,
+                "--parallel",
+                "2",
+                "--start-method",
+                "spawn",
+            ],
             cwd=tmp_path,
             env=environment,
             stdin=answers,

@@ -124,7 +124,11 @@ def clone_through_link(directory, real):
 @pytest.mark.parametrize("database", ["sqlite-file"], indirect=True)
 def test_clone_that_is_the_real_file(request, database, with_overlay):
     real = run_on_real_file(
-        request, database, with_overlay, clone_through_link, PARALLEL,
+        request,
+        database,
+        with_overlay,
+        clone_through_link,
+        PARALLEL,
         real_name="sample_t_1.sqlite3",
     )
     assert holds_row(real) is with_overlay

@@ -44,7 +44,11 @@ def outcomes(document):
 
 @pytest.mark.parametrize(
     "arguments",
-    [("--parallel", "1"), ("--parallel", "2", "--start-method", "spawn"), ("--parallel", "2", "--start-method", "fork")],
+    [
+        ("--parallel", "1"),
+        ("--parallel", "2", "--start-method", "spawn"),
+        ("--parallel", "2", "--start-method", "fork"),
+    ],
     ids=["serial", "spawn", "fork"],
 )
 def test_report(sample, tmp_path, arguments):
@@ -71,10 +75,18 @@ def test_report(sample, tmp_path, arguments):
 
 def test_skips_keep_their_names(sample):
     run = sample.run(
-        f"{JUNIT}.OutcomeTests", f"{JUNIT}.SetUpClassErrorTests", "--parallel", "2", "-v", "2",
-        start_method="spawn", env={"SAMPLE_JUNIT": "1"},
+        f"{JUNIT}.OutcomeTests",
+        f"{JUNIT}.SetUpClassErrorTests",
+        "--parallel",
+        "2",
+        "-v",
+        "2",
+        start_method="spawn",
+        env={"SAMPLE_JUNIT": "1"},
     )
-    assert re.search(r"^test_skipped \(.*\) \.\.\. skipped 'skipped on purpose'$", run.stderr, re.M), run.output
+    assert re.search(
+        r"^test_skipped \(.*\) \.\.\. skipped 'skipped on purpose'$", run.stderr, re.M
+    ), run.output
     assert re.search(r"^test_slow \(.*\) \.\.\. ok$", run.stderr, re.M), run.output
 
 

@@ -31,8 +31,14 @@ def sections(record):
 def test_a_failing_test_names_the_classes_its_worker_ran_before_it(sample, tmp_path):
     durations = tmp_path / "durations.json"
     run = sample.run(
-        "sample_app.tests.test_order", "--parallel", "2", "--discovery-order",
-        "--durations-file", str(durations), start_method="spawn", env=ORDER,
+        "sample_app.tests.test_order",
+        "--parallel",
+        "2",
+        "--discovery-order",
+        "--durations-file",
+        str(durations),
+        start_method="spawn",
+        env=ORDER,
     )
     assert run.returncode == 1, run.output
     assert "handed to the workers in the suite's order (--discovery-order)" in run.stdout
@@ -42,7 +48,9 @@ def test_a_failing_test_names_the_classes_its_worker_ran_before_it(sample, tmp_p
     # The leaver's worker takes a victim next, while the other sleeps in one.
     assert failures, run.output
     for test_id, (before, command) in failures.items():
-        assert re.fullmatch(r"sample_app\.tests\.test_order\.Victim[A-D]Tests\.test_nothing_left_behind", test_id)
+        assert re.fullmatch(
+            r"sample_app\.tests\.test_order\.Victim[A-D]Tests\.test_nothing_left_behind", test_id
+        )
         assert before[0] == LEAVER
         arguments = command[command.index("test") + 1 :]
         assert arguments[-len(before) - 1 :] == [*before, test_id]
@@ -61,8 +69,12 @@ def test_a_run_without_failures_leaves_no_record(sample, tmp_path):
     stale = tmp_path / "durations.order.txt"
     stale.write_text("an earlier run's record\n")
     run = sample.run(
-        "sample_app.tests.test_workers", "--parallel", "2",
-        "--durations-file", str(durations), start_method="spawn",
+        "sample_app.tests.test_workers",
+        "--parallel",
+        "2",
+        "--durations-file",
+        str(durations),
+        start_method="spawn",
     )
     run.assert_succeeded()
     assert "handed to the workers longest first" in run.stdout
@@ -71,13 +83,35 @@ def test_a_run_without_failures_leaves_no_record(sample, tmp_path):
 
 def test_the_rerun_command_drops_labels_and_order_options(monkeypatch):
     monkeypatch.setattr(
-        sys, "argv",
-        ["manage.py", "test", "--parallel", "app.tests", "-v", "2", "--shuffle", "42",
-         "--reverse", "--parallel=4", "--settings", "project.settings", "--failed", "--shuffle",
-         "other"],
+        sys,
+        "argv",
+        [
+            "manage.py",
+            "test",
+            "--parallel",
+            "app.tests",
+            "-v",
+            "2",
+            "--shuffle",
+            "42",
+            "--reverse",
+            "--parallel=4",
+            "--settings",
+            "project.settings",
+            "--failed",
+            "--shuffle",
+            "other",
+        ],
     )
     record = OrderRecord(["app.tests", "other"])
     assert record.rerun_prefix() == [
-        sys.executable, "manage.py", "test", "-v", "2", "--settings", "project.settings",
-        "--parallel", "1",
+        sys.executable,
+        "manage.py",
+        "test",
+        "-v",
+        "2",
+        "--settings",
+        "project.settings",
+        "--parallel",
+        "1",
     ]

@@ -180,7 +180,9 @@ def test_any_exception_graph_reaches_the_report(exception):
     result formats it, showing at most LINKS_SHOWN links and members:
     bounded, never aborting.
     """
-    event = outcomes.picklable_event(("addError", 0, (type(exception), exception, exception.__traceback__)))
+    event = outcomes.picklable_event(
+        ("addError", 0, (type(exception), exception, exception.__traceback__))
+    )
     _name, _index, exc_info = pickle.loads(pickle.dumps(event))
     result = unittest.TestResult()
     result.addError(Reported("test"), exc_info)

@@ -37,13 +37,13 @@ def test_stacks_name_the_thread_that_ran_the_tests(tmp_path):
     path.write_text(
         header(0x7F00AB)
         + "Timeout (0:00:03)!\n"
-        + "Thread 0x0000000000001234 (most recent call first):\n  File \"a.py\", line 1 in wait\n\n"
-        + "Thread 0x00000000007f00ab (most recent call first):\n  File \"t.py\", line 9 in test_hangs\n"
+        + 'Thread 0x0000000000001234 (most recent call first):\n  File "a.py", line 1 in wait\n\n'
+        + 'Thread 0x00000000007f00ab (most recent call first):\n  File "t.py", line 9 in test_hangs\n'
     )
 
     assert read_stacks(path) == (
-        "Thread 0x0000000000001234 (most recent call first):\n  File \"a.py\", line 1 in wait\n\n"
-        "Current thread 0x00000000007f00ab (most recent call first):\n  File \"t.py\", line 9 in test_hangs\n"
+        'Thread 0x0000000000001234 (most recent call first):\n  File "a.py", line 1 in wait\n\n'
+        'Current thread 0x00000000007f00ab (most recent call first):\n  File "t.py", line 9 in test_hangs\n'
     )
 
 

@@ -30,7 +30,9 @@ def group():
     # Until the subshell has forked and its child has exec'd sleep, the group
     # holds copies of sh: wait for the settled group.
     give_up = time.monotonic() + 10
-    while sorted(process_groups.members(leader.pid).values()) != GROUP and time.monotonic() < give_up:
+    while (
+        sorted(process_groups.members(leader.pid).values()) != GROUP and time.monotonic() < give_up
+    ):
         time.sleep(0.01)
     yield leader
     process_groups.end_groups([leader.pid])

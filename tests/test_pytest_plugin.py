@@ -187,7 +187,9 @@ class Run:
 
             settings = server_settings("postgresql")
             with psycopg.connect(
-                host=settings["HOST"], port=settings["PORT"], user=settings["USER"],
+                host=settings["HOST"],
+                port=settings["PORT"],
+                user=settings["USER"],
                 dbname="postgres",
             ) as connection:
                 rows = connection.execute(
@@ -301,8 +303,13 @@ def test_live_server_in_headless_chromium_on_the_tests_transaction(run, database
     the live server then listens.
     """
     sample = run(database)(
-        "-n", "2", "--django-overlay", "--liveserver=127.0.0.1", "tests/test_live_server.py",
-        PYTEST_SAMPLE_BROWSER="1", PYTHONPATH=str(PROJECT.parent / "sample_project"),
+        "-n",
+        "2",
+        "--django-overlay",
+        "--liveserver=127.0.0.1",
+        "tests/test_live_server.py",
+        PYTEST_SAMPLE_BROWSER="1",
+        PYTHONPATH=str(PROJECT.parent / "sample_project"),
     )
     assert sample.completed.returncode == 0, sample.output
     assert "6 passed" in sample.output
@@ -320,8 +327,9 @@ def test_a_serial_run_migrates_its_own_test_database(run):
 
 
 def test_isolate_cache_clears_every_cache_before_each_test(run):
-    sample = run("sqlite")("-n", "2", "--django-overlay", "--isolate-cache",
-                           PYTEST_SAMPLE_ISOLATE="1")
+    sample = run("sqlite")(
+        "-n", "2", "--django-overlay", "--isolate-cache", PYTEST_SAMPLE_ISOLATE="1"
+    )
     assert sample.completed.returncode == 0, sample.output
     assert "18 passed, 4 skipped" in sample.output
     assert sample.files_left() == []
@@ -352,7 +360,15 @@ def test_with_pytest_randomly_timeout_and_rerunfailures(run, database):
     once rerun by pytest-rerunfailures on a clean database.
     """
     sample = run(database)(
-        "-n", "2", "--django-overlay", "-p", "randomly", "--timeout", "120", "--reruns", "1",
+        "-n",
+        "2",
+        "--django-overlay",
+        "-p",
+        "randomly",
+        "--timeout",
+        "120",
+        "--reruns",
+        "1",
         PYTEST_SAMPLE_FLAKY="1",
     )
     assert sample.completed.returncode == 0, sample.output

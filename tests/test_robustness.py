@@ -67,13 +67,17 @@ def passed(run):
     """The tests the report lists as ok, as Class.test names."""
     return {
         f"{match[2]}.{match[1]}"
-        for match in re.finditer(rf"^(\w+) \({ROBUSTNESS}\.(\w+)\.\w+\) \.\.\. ok$", run.stderr, re.M)
+        for match in re.finditer(
+            rf"^(\w+) \({ROBUSTNESS}\.(\w+)\.\w+\) \.\.\. ok$", run.stderr, re.M
+        )
     }
 
 
 def passing_class_tests():
     return {
-        f"{name}.{test}" for name in PASSING_CLASSES for test in ("test_database_is_clean", "test_passes")
+        f"{name}.{test}"
+        for name in PASSING_CLASSES
+        for test in ("test_database_is_clean", "test_passes")
     }
 
 
@@ -114,7 +118,9 @@ def test_dead_workers_are_reported_and_replaced(sample, start_method):
         ("KillTests", "test_killed_from_outside", "died (killed by SIGKILL)"),
         ("SegfaultTests", "test_segfaults", "died (killed by SIGSEGV)"),
     ]:
-        assert re.fullmatch(requeued_report(test_class, test, how), crash_report(run, test_class, test))
+        assert re.fullmatch(
+            requeued_report(test_class, test, how), crash_report(run, test_class, test)
+        )
     # The tests before each crash were reported before it, those after it ran
     # elsewhere, and the replacement workers' databases were clean.
     assert passed(run) == passing_class_tests() | {
@@ -182,7 +188,10 @@ def test_replacement_worker_gets_fresh_databases(sample, database):
     run = run_cases(sample, ["exit"])
 
     assert run.returncode == 1, run.output
-    assert passed(run) == passing_class_tests() | {"ExitTests.test_a_before", "ExitTests.test_z_after"}
+    assert passed(run) == passing_class_tests() | {
+        "ExitTests.test_a_before",
+        "ExitTests.test_z_after",
+    }
     assert "FAILED (errors=1)" in run.stderr
     assert database.leftovers() == []
 
@@ -206,7 +215,10 @@ def test_hung_test_is_stopped_and_its_stacks_reported(sample, start_method):
         report,
         re.M,
     ), report
-    assert passed(run) == passing_class_tests() | {"HangTests.test_a_before", "HangTests.test_z_after"}
+    assert passed(run) == passing_class_tests() | {
+        "HangTests.test_a_before",
+        "HangTests.test_z_after",
+    }
     assert "FAILED (failures=1)" in run.stderr
 
 
@@ -279,7 +291,10 @@ def test_hung_test_holding_the_gil_is_stopped_without_stacks(sample):
         requeued_report(test_class, test, "was stopped after 2 s (--timeout)"),
         crash_report(run, test_class, test, "FAIL", "TestTimedOut"),
     ), run.output
-    assert passed(run) == passing_class_tests() | {f"{test_class}.test_a_before", f"{test_class}.test_z_after"}
+    assert passed(run) == passing_class_tests() | {
+        f"{test_class}.test_a_before",
+        f"{test_class}.test_z_after",
+    }
     assert run.leftovers == []
 
 
@@ -310,7 +325,10 @@ def test_unpicklable_outcomes_are_reported_like_any_other(sample, start_method):
         f"{ROBUSTNESS}.LocalAssertion: an assertion holding a lambda"
     )
     assert error_line(run, cls, "test_chained_unpicklable_cause") == "ValueError: the effect"
-    assert f"{ROBUSTNESS}.LockHoldingError: the cause\n\nThe above exception was the direct cause" in run.stderr
+    assert (
+        f"{ROBUSTNESS}.LockHoldingError: the cause\n\nThe above exception was the direct cause"
+        in run.stderr
+    )
     assert re.search(
         rf"^FAIL: test_subtest_with_unpicklable_parameter \({ROBUSTNESS}\.{cls}\."
         r"test_subtest_with_unpicklable_parameter\) \(callback=<function .+>, number=7\)$",
@@ -335,7 +353,9 @@ def test_skips_before_a_crash_are_reported_once(sample):
     report = crash_report(run, test_class, "test_c_exits")
     assert re.fullmatch(requeued_report(test_class, "test_c_exits", "died (exit code 5)"), report)
     for test, reason in [("test_a_skipped", "first"), ("test_b_skipped", "second")]:
-        lines = re.findall(rf"^{test} \({ROBUSTNESS}\.{test_class}\.{test}\) \.\.\. (.*)$", run.stderr, re.M)
+        lines = re.findall(
+            rf"^{test} \({ROBUSTNESS}\.{test_class}\.{test}\) \.\.\. (.*)$", run.stderr, re.M
+        )
         assert lines == [f"skipped '{reason}'"], run.output
     assert passed(run) == passing_class_tests() | {f"{test_class}.test_z_after"}
     assert "FAILED (errors=1, skipped=2)" in run.stderr
@@ -343,7 +363,9 @@ def test_skips_before_a_crash_are_reported_once(sample):
 
 @pytest.mark.parametrize("database", ["sqlite-memory", "postgresql"], indirect=True)
 @pytest.mark.parametrize("start_method", START_METHODS)
-def test_exceptions_escaping_unittest_are_reported_like_lost_workers(sample, database, start_method):
+def test_exceptions_escaping_unittest_are_reported_like_lost_workers(
+    sample, database, start_method
+):
     """
     KeyboardInterrupt from a test, SystemExit from setUpClass and from
     tearDownClass escape unittest in the worker: each is reported where it
@@ -409,10 +431,14 @@ def test_exception_chains_of_any_shape_are_reported(sample, start_method):
         f"{ROBUSTNESS}.Unreportable: <unprintable Unreportable object>"
     )
     assert "[The chain loops: the next exception in it is one shown below.]" in run.stderr
-    assert "ExceptionGroup: several (2 sub-exceptions)\n  1: ValueError: one\n  2: Unreportable: " in (
-        run.stderr
+    assert (
+        "ExceptionGroup: several (2 sub-exceptions)\n  1: ValueError: one\n  2: Unreportable: "
+        in (run.stderr)
     )
-    assert passed(run) == passing_class_tests() | {"ChainTests.test_a_before", "ChainTests.test_z_after"}
+    assert passed(run) == passing_class_tests() | {
+        "ChainTests.test_a_before",
+        "ChainTests.test_z_after",
+    }
     assert "FAILED (errors=3)" in run.stderr
 
 
@@ -464,9 +490,10 @@ def test_stopped_run_lists_what_did_not_run_in_a_file(sample, tmp_path):
     # Every test is reported once: run, or listed.
     ran = int(re.search(r"^Ran (\d+) tests? in", run.stderr, re.M)[1])
     assert ran + len(listed) == 12 + 4 + 40
-    assert {f"{ROBUSTNESS}.PassingTestsA.test_passes", f"{ROBUSTNESS}.CrashLoopTests.test_exits_4"} <= set(
-        listed
-    )
+    assert {
+        f"{ROBUSTNESS}.PassingTestsA.test_passes",
+        f"{ROBUSTNESS}.CrashLoopTests.test_exits_4",
+    } <= set(listed)
 
 
 def test_crash_loop_ends_the_run(sample):
@@ -508,12 +535,16 @@ def run_leaving_children(
     """
     children = tmp_path / "children"
     children.mkdir()
-    piped = SampleProject(
-        sample.root,
-        sample.database,
-        sample.with_overlay,
-        python=("bash", "-o", "pipefail", "-c", '"$0" "$@" | cat', sys.executable),
-    ) if through_cat else sample
+    piped = (
+        SampleProject(
+            sample.root,
+            sample.database,
+            sample.with_overlay,
+            python=("bash", "-o", "pipefail", "-c", '"$0" "$@" | cat', sys.executable),
+        )
+        if through_cat
+        else sample
+    )
     try:
         # Without process groups the run ends only at its time limit.
         run = run_cases(
@@ -681,7 +712,11 @@ def test_interrupted_run_cleans_up_and_reports(sample, database, start_method, i
     "arguments, env, message",
     [
         (["--timeout", "0"], {}, "argument --timeout: '0' is not a positive number of seconds"),
-        (["--timeout", "soon"], {}, "argument --timeout: 'soon' is not a positive number of seconds"),
+        (
+            ["--timeout", "soon"],
+            {},
+            "argument --timeout: 'soon' is not a positive number of seconds",
+        ),
         (
             [],
             {"DJANGO_TEST_TIMEOUT": "-1"},
@@ -734,7 +769,10 @@ def test_progress_display_leaves_the_report_as_it_is(sample):
     run = run_cases(sample, ["exit"], "--progress")
 
     assert run.returncode == 1, run.output
-    assert passed(run) == passing_class_tests() | {"ExitTests.test_a_before", "ExitTests.test_z_after"}
+    assert passed(run) == passing_class_tests() | {
+        "ExitTests.test_a_before",
+        "ExitTests.test_z_after",
+    }
     assert "FAILED (errors=1)" in run.stderr
 
 
@@ -787,7 +825,9 @@ def test_failed_tests_release_their_frames_and_report_everything(sample, start_m
     )
 
     assert parallel.returncode == 1, parallel.output
-    assert re.search(r"^test_z_objects_are_released .* \.\.\. ok$", parallel.stderr, re.M), parallel.output
+    assert re.search(r"^test_z_objects_are_released .* \.\.\. ok$", parallel.stderr, re.M), (
+        parallel.output
+    )
     assert "FAILED (failures=2, errors=1)" in parallel.stderr, parallel.output
     assert parallel.stderr.count("Cloning test database") == 2, parallel.output
     failed = reports(parallel)

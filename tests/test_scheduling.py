@@ -188,7 +188,9 @@ def test_a_worker_moves_on_to_a_long_class_of_the_next_kind():
     # The TestCases take 3 s, less than the long class: it starts at once on
     # one worker, instead of after them (which ends at 1.5 + 10 s).
     assert end == 10.0
-    labels = sorted([task.label.removeprefix("app.tests.") for task in tasks] for tasks in taken.values())
+    labels = sorted(
+        [task.label.removeprefix("app.tests.") for task in tasks] for tasks in taken.values()
+    )
     assert labels == [["Case0", "Case1", "Case2", "ShortTransaction"], ["LongTransaction"]]
 
 

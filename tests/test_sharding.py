@@ -23,7 +23,9 @@ REORDER_BY = (unittest.loader._FailedTest, TestCase, SimpleTestCase)
 def make_tests(name, count, base=SimpleTestCase):
     methods = {f"test_{index}": lambda self: None for index in range(count)}
     test_class = type(name, (base,), {"__module__": "app.tests", **methods})
-    return [test_class(method) for method in unittest.defaultTestLoader.getTestCaseNames(test_class)]
+    return [
+        test_class(method) for method in unittest.defaultTestLoader.getTestCaseNames(test_class)
+    ]
 
 
 @pytest.mark.parametrize("value", ["0/4", "5/4", "x", "1/0", "1/", "/4", "-1/4", "1/4/2", "a/b"])
@@ -92,9 +94,7 @@ def test_django_suite_shards_cover_it_exactly_once(tmp_path):
     """
     durations = tmp_path / "durations.json"
     heavy = ["cache.tests.FileBasedCacheTests", "cache.tests.LocMemCacheTests"]
-    durations.write_text(
-        json.dumps({"format": 1, "classes": {heavy[0]: 500.0, heavy[1]: 400.0}})
-    )
+    durations.write_text(json.dumps({"format": 1, "classes": {heavy[0]: 500.0, heavy[1]: 400.0}}))
     suite_tmp = tmp_path / "tmp"
     suite_tmp.mkdir()
     process = subprocess.run(
@@ -112,7 +112,11 @@ def test_django_suite_shards_cover_it_exactly_once(tmp_path):
     # Not a degenerate split: every shard has a fair share of the tests.
     assert all(len(shard) > len(suite) / 8 for shard in shards)
     owners = [
-        next(number for number, shard in enumerate(shards) if any(t.startswith(f"{label}.") for t in shard))
+        next(
+            number
+            for number, shard in enumerate(shards)
+            if any(t.startswith(f"{label}.") for t in shard)
+        )
         for label in heavy
     ]
     assert owners[0] != owners[1]
@@ -131,7 +135,12 @@ def test_shards_of_the_sample_project_leave_durations_alone(sample, tmp_path):
     for number in (1, 2):
         run = sample.run(
             "sample_app.tests.test_workers",
-            "--parallel", "2", "--shard", f"{number}/2", "--durations-file", str(durations),
+            "--parallel",
+            "2",
+            "--shard",
+            f"{number}/2",
+            "--durations-file",
+            str(durations),
             start_method="spawn",
         )
         run.assert_succeeded()
@@ -149,12 +158,20 @@ def shard_reports(sample, tmp_path, durations_of_shard):
         report = tmp_path / f"junit-{number}of2.xml"
         run = sample.run(
             "sample_app.tests.test_workers",
-            "--parallel", "2", "--shard", f"{number}/2", "--durations-file", str(durations),
-            "--junit-xml", str(report),
+            "--parallel",
+            "2",
+            "--shard",
+            f"{number}/2",
+            "--durations-file",
+            str(durations),
+            "--junit-xml",
+            str(report),
             start_method="spawn",
         )
         run.assert_succeeded()
-        assert re.search(rf"^Shard {number}/2: \d+ of the \d+ test\(s\), plan \w+\.$", run.output, re.M), run.output
+        assert re.search(
+            rf"^Shard {number}/2: \d+ of the \d+ test\(s\), plan \w+\.$", run.output, re.M
+        ), run.output
         reports.append(str(report))
     return reports
 
@@ -162,7 +179,9 @@ def shard_reports(sample, tmp_path, durations_of_shard):
 def check_shards(*reports):
     return subprocess.run(
         [sys.executable, "-m", "django_overlay.runner.shard_check", *reports],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

@@ -82,7 +82,16 @@ def test_the_simulation_takes_the_posix_apis_away():
         check=True,
     ).stdout
     assert output.split() == [
-        "None", "False", "False", "False", "False", "False", "False", "False", "spawn", "['spawn']"
+        "None",
+        "False",
+        "False",
+        "False",
+        "False",
+        "False",
+        "False",
+        "False",
+        "spawn",
+        "['spawn']",
     ]
 
 
@@ -111,16 +120,18 @@ def test_crashed_hung_and_unpicklable_tests_are_named(windows, tmp_path):
         ("KillTests", "test_killed_from_outside", "died (killed by SIGKILL)"),
         ("SegfaultTests", "test_segfaults", "died (killed by SIGSEGV)"),
     ]:
-        assert re.fullmatch(requeued_report(test_class, test, how), crash_report(run, test_class, test))
+        assert re.fullmatch(
+            requeued_report(test_class, test, how), crash_report(run, test_class, test)
+        )
     hung = crash_report(run, "HangTests", "test_hangs", "FAIL", "TestTimedOut")
     assert re.match(
         requeued_report("HangTests", "test_hangs", "was stopped after 3 s (--timeout)")
         + r"\n\nStacks of the worker's threads when it was stopped:\n\n",
         hung,
     ), run.output
-    assert re.search(
-        r'^  File "[^"]+test_robustness\.py", line \d+ in test_hangs$', hung, re.M
-    ), hung
+    assert re.search(r'^  File "[^"]+test_robustness\.py", line \d+ in test_hangs$', hung, re.M), (
+        hung
+    )
     assert error_line(run, "UnpicklableTests", "test_local_exception_class") == (
         f"{ROBUSTNESS}.local_error.<locals>.LocalError: raised from a class local to a function"
     )
@@ -137,7 +148,9 @@ def test_crashed_hung_and_unpicklable_tests_are_named(windows, tmp_path):
 
 
 def test_ctrl_c_ends_the_run_with_its_summary(windows):
-    run = robustness(windows, ["interrupt"], interrupt=Interrupt(signal.SIGINT, "interrupt-me", to_group=True))
+    run = robustness(
+        windows, ["interrupt"], interrupt=Interrupt(signal.SIGINT, "interrupt-me", to_group=True)
+    )
 
     assert run.returncode == 1, run.output
     assert re.search(
@@ -160,7 +173,9 @@ def test_durations_file_is_written_and_merged(windows, tmp_path):
 def test_junit_report(windows, tmp_path):
     report = tmp_path / "reports" / "junit.xml"
 
-    run = windows.run(JUNIT, "--parallel", "2", "--junit-xml", str(report), env={"SAMPLE_JUNIT": "1"})
+    run = windows.run(
+        JUNIT, "--parallel", "2", "--junit-xml", str(report), env={"SAMPLE_JUNIT": "1"}
+    )
 
     assert run.returncode == 1, run.output
     document = etree.parse(str(report))

@@ -104,9 +104,7 @@ def sql_flush_with_rows(self, style, tables):
         cursor.execute(PROBE_SQL, [list(tables)])
         found = {name: (truncate, has_rows) for name, truncate, has_rows in cursor.fetchall()}
     truncated = [table for table in tables if found.get(table, (False, False))[0]]
-    deleted = [
-        table for table in tables if found.get(table, (False, False)) == (False, True)
-    ]
+    deleted = [table for table in tables if found.get(table, (False, False)) == (False, True)]
     statements = []
     if truncated:
         # First, so that no DELETE below changes a row of a table with triggers.

@@ -222,12 +222,16 @@ class WorkerDatabases:
                 aliases=aliases,
                 serialized_aliases=serialized_aliases,
             )
-            old_config = None if cloned else setup_databases(
-                verbosity=verbosity,
-                interactive=False,
-                keepdb=keepdb,
-                aliases=aliases,
-                serialized_aliases=serialized_aliases,
+            old_config = (
+                None
+                if cloned
+                else setup_databases(
+                    verbosity=verbosity,
+                    interactive=False,
+                    keepdb=keepdb,
+                    aliases=aliases,
+                    serialized_aliases=serialized_aliases,
+                )
             )
         yield
         with django_db_blocker.unblock():

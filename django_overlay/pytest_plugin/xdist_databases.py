@@ -190,4 +190,3 @@ def _owner(name):
         f"Refusing to drop the database {name!r}: no alias's test database is named so. "
         "Nothing was dropped."
     )
-

@@ -154,9 +154,7 @@ def add_arguments(cls, parser):
         # Django offers --durations from Python 3.12. Before that, argparse
         # would take "--durations 10" for an abbreviation of --durations-file
         # and write the durations to a file named "10".
-        parser.add_argument(
-            "--durations", nargs="?", action=RefuseOption, help=argparse.SUPPRESS
-        )
+        parser.add_argument("--durations", nargs="?", action=RefuseOption, help=argparse.SUPPRESS)
     parser.add_argument(
         "--durations-from-junit",
         action="append",
@@ -454,9 +452,7 @@ def take_shard(runner, make_suite, tests):
         processes=max(runner.parallel, 1),
         reorder_by=(unittest.loader._FailedTest, *runner.reorder_by),
     )
-    runner.log(
-        f"Shard {runner.shard}: {len(selected)} of the {len(tests)} test(s), plan {digest}."
-    )
+    runner.log(f"Shard {runner.shard}: {len(selected)} of the {len(tests)} test(s), plan {digest}.")
     # For the JUnit report, where shard_check finds them.
     runner.shard_properties = {
         sharding.SHARD_PROPERTY: str(runner.shard),
@@ -516,9 +512,7 @@ def fall_back_to_one_process(runner):
     Upstream fails in the middle of database setup when a backend cannot
     clone; say so before anything starts and run in one process instead.
     """
-    unable = [
-        alias for alias in connections if not connections[alias].features.can_clone_databases
-    ]
+    unable = [alias for alias in connections if not connections[alias].features.can_clone_databases]
     if unable:
         runner.log(
             "Running tests in one process: the database backend of "

@@ -90,7 +90,9 @@ class OrderRecord:
     def sections(self):
         prefix = self.rerun_prefix()
         for test_id, (worker, before) in sorted(self.failures.items()):
-            ran = "".join(f"  {label}\n" for label in before) or "  (nothing: its class came first)\n"
+            ran = (
+                "".join(f"  {label}\n" for label in before) or "  (nothing: its class came first)\n"
+            )
             command = self.command(test_id, prefix)
             yield (
                 f"{test_id}\nfailed on {worker}, after:\n{ran}"
@@ -109,7 +111,11 @@ class OrderRecord:
                     index += 1
             elif name in ORDER_OPTIONS:
                 following = arguments[index] if index < len(arguments) else ""
-                if ORDER_OPTIONS[name] and not equals and (following.isdigit() or following == "auto"):
+                if (
+                    ORDER_OPTIONS[name]
+                    and not equals
+                    and (following.isdigit() or following == "auto")
+                ):
                     index += 1
             elif argument not in self.test_labels:
                 kept.append(argument)

@@ -605,4 +605,3 @@ class TestTimedOut(AssertionError):
 
 class RunInterrupted(Exception):
     """Reported when Ctrl-C or SIGTERM ended a parallel run."""
-

@@ -96,9 +96,7 @@ def apply_settings(carried, notify=False):
         # django.conf.settings caches what it has read.
         settings.__dict__.pop(name, None)
         if notify:
-            setting_changed.send(
-                sender=holder.__class__, setting=name, value=value, enter=True
-            )
+            setting_changed.send(sender=holder.__class__, setting=name, value=value, enter=True)
 
 
 def capture_warnings_filters():
@@ -116,7 +114,9 @@ def capture_warnings_filters():
         else:
             carried.append(entry)
     if uncarried:
-        names = ", ".join(f"{action} {category.__qualname__}" for action, _, category, *_ in uncarried)
+        names = ", ".join(
+            f"{action} {category.__qualname__}" for action, _, category, *_ in uncarried
+        )
         warnings.warn(
             "Spawned test workers go without these warnings filters, whose categories "
             f"cannot be pickled: {names}.",

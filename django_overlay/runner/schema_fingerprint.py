@@ -78,8 +78,11 @@ def fingerprint(connection, server=None):
         parts[f"models of app '{app_config.label}'"] = _models(app_config, server or connection)
     parts["the routers' answers"] = repr(alias_copies.routings(connection.alias)[0])
     parts["the pre_migrate and post_migrate handlers"] = repr(
-        [_source(receiver) for signal in (pre_migrate, post_migrate) for receiver in
-         _receivers(signal)]
+        [
+            _source(receiver)
+            for signal in (pre_migrate, post_migrate)
+            for receiver in _receivers(signal)
+        ]
     )
     parts["the database cache tables"] = repr(
         sorted(
@@ -153,9 +156,7 @@ def _models(app_config, connection):
         except ValueError:
             # A value the migration writer cannot write; its repr() is the next best.
             written = ADDRESS.sub("", repr((state.fields, state.options)))
-        columns = [
-            (field.column, field.db_type(connection)) for field in model._meta.local_fields
-        ]
+        columns = [(field.column, field.db_type(connection)) for field in model._meta.local_fields]
         described.append((model._meta.label, written, columns))
     return repr(described)
 

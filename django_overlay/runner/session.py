@@ -157,9 +157,7 @@ class Session:
         self.pinned = {}
 
     def run(self):
-        tasks = [
-            self.new_task(list(subsuite)) for subsuite in self.suite.subsuites if subsuite
-        ]
+        tasks = [self.new_task(list(subsuite)) for subsuite in self.suite.subsuites if subsuite]
         self.schedule = LongestFirst(
             tasks,
             durations.load(self.durations_path, self.options.durations_from_junit),
@@ -383,11 +381,7 @@ class Session:
 
     def warn_left_processes(self, task, starters, processes):
         """A class left processes running: named with the tests that may have started them."""
-        names = [
-            task.tests[index].id() if index is not None
-            else task.label
-            for index in starters
-        ]
+        names = [task.tests[index].id() if index is not None else task.label for index in starters]
         count = len(processes)
         warnings.warn(
             f"{' or '.join(names)} left {count} process{'es' if count > 1 else ''} "

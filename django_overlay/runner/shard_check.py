@@ -36,9 +36,7 @@ def read_report(path):
         for element in root.iter("property")
         if element.get("name", "").startswith("django_overlay.")
     }
-    test_ids = {
-        f"{case.get('classname')}.{case.get('name')}" for case in root.iter("testcase")
-    }
+    test_ids = {f"{case.get('classname')}.{case.get('name')}" for case in root.iter("testcase")}
     if not test_ids:
         return None, set()
     try:

@@ -46,18 +46,27 @@ LINUX_ROOT_DRIVE = "Z:"
 # prefix must find it there: tests/windows/python hands Wine a TMPDIR of its
 # own and the run's as WINDOWS_TMPDIR, which this puts back before anything
 # asks for a temporary directory (spawned workers inherit it).
-SITECUSTOMIZE = '''\
+SITECUSTOMIZE = """\
 import os
 
 if "WINDOWS_TMPDIR" in os.environ:
     os.environ["TMPDIR"] = os.environ.pop("WINDOWS_TMPDIR")
-'''
+"""
 
 
 def pip_download(destination, *arguments):
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--quiet",
-         "--dest", str(destination), *arguments],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--disable-pip-version-check",
+            "--quiet",
+            "--dest",
+            str(destination),
+            *arguments,
+        ],
         check=True,
     )
 
@@ -87,8 +96,15 @@ def unpack_interpreter(downloads, python):
 def install_wheels(downloads, site_packages):
     wheels = downloads / "wheels"
     pip_download(
-        wheels, "--platform", "win_amd64", "--python-version", "3.13", "--implementation", "cp",
-        "--only-binary=:all:", *requirements(),
+        wheels,
+        "--platform",
+        "win_amd64",
+        "--python-version",
+        "3.13",
+        "--implementation",
+        "cp",
+        "--only-binary=:all:",
+        *requirements(),
     )
     for wheel in sorted(wheels.glob("*.whl")):
         with zipfile.ZipFile(wheel) as archive:
@@ -96,7 +112,9 @@ def install_wheels(downloads, site_packages):
             # elsewhere; none of these wheels has one, and a new one would
             # be installed wrongly without a word.
             if any(".data/" in name for name in archive.namelist()):
-                raise SystemExit(f"{wheel.name} has a .data directory, which this script does not install")
+                raise SystemExit(
+                    f"{wheel.name} has a .data directory, which this script does not install"
+                )
             archive.extractall(site_packages)
 
 
@@ -106,7 +124,9 @@ def windows_path(path):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    parser.add_argument("directory", type=Path, help="where to keep the interpreter and downloads (git-ignored)")
+    parser.add_argument(
+        "directory", type=Path, help="where to keep the interpreter and downloads (git-ignored)"
+    )
     directory = parser.parse_args().directory.resolve()
     downloads = directory / "downloads"
     python = directory / "python"

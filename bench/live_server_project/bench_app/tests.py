@@ -61,5 +61,7 @@ TESTS = {
     f"test_{number:03d}": make_test(number)
     for number in range(int(os.environ.get("BENCH_TESTS", "0")))
 }
-OverlayTests = type("OverlayTests", (Timed, OverlayLiveServerTestCase), {"kind": "overlay", **TESTS})
+OverlayTests = type(
+    "OverlayTests", (Timed, OverlayLiveServerTestCase), {"kind": "overlay", **TESTS}
+)
 DjangoTests = type("DjangoTests", (Timed, DjangoLiveServerTestCase), {"kind": "django", **TESTS})

@@ -69,7 +69,9 @@ def database(kind, name):
             },
         }
     if kind == "postgresql":
-        return server("django.db.backends.postgresql", "DJANGO_OVERLAY_PG", "5432", "postgres", name)
+        return server(
+            "django.db.backends.postgresql", "DJANGO_OVERLAY_PG", "5432", "postgres", name
+        )
     if kind == "mariadb":
         return {
             **server("django.db.backends.mysql", "DJANGO_OVERLAY_MARIADB", "3306", "root", name),
@@ -119,7 +121,9 @@ CACHE_BACKENDS = {
 }
 if cache_kind := os.environ.get("SAMPLE_CACHE"):
     if cache_kind not in CACHE_BACKENDS:
-        raise ValueError(f"SAMPLE_CACHE={cache_kind!r}: expected one of {', '.join(CACHE_BACKENDS)}")
+        raise ValueError(
+            f"SAMPLE_CACHE={cache_kind!r}: expected one of {', '.join(CACHE_BACKENDS)}"
+        )
     CACHES = {
         "default": {
             "BACKEND": CACHE_BACKENDS[cache_kind],

@@ -13,9 +13,7 @@ class Migration(migrations.Migration):
                 ("name", models.CharField(max_length=50)),
                 (
                     "author",
-                    models.ForeignKey(
-                        null=True, on_delete=models.CASCADE, to="flush_app.author"
-                    ),
+                    models.ForeignKey(null=True, on_delete=models.CASCADE, to="flush_app.author"),
                 ),
             ],
         ),

@@ -143,7 +143,6 @@ class RowsInBrowser(NoRowsLeft):
         self.assertIn("<li>posted meanwhile</li>", page)
         self.assertEqual(Row.objects.count(), 2)
 
-
     def test_threads_of_the_test_share_too(self):
         """shared_connections() inside a live-server test: sharing nests."""
         Row.objects.create(text="made in the test")

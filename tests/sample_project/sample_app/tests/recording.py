@@ -65,9 +65,7 @@ def meet(name):
     deadline = time.monotonic() + RENDEZVOUS_SECONDS
     while len(pids := _met(name)) < 2:
         if time.monotonic() > deadline:
-            raise AssertionError(
-                f"no other worker reached {name!r} within {RENDEZVOUS_SECONDS} s"
-            )
+            raise AssertionError(f"no other worker reached {name!r} within {RENDEZVOUS_SECONDS} s")
         time.sleep(0.05)
     return sorted(pids)
 

@@ -72,6 +72,7 @@ if CACHE:
     class SharedKeyTestsB(SharedKeyChecks, SimpleTestCase):
         pass
 
+
 if CACHE and "SAMPLE_WORKER_EXIT_AFTER_WRITE" in os.environ:
 
     class WorkerKilledAfterWritingTests(SimpleTestCase):
