@@ -107,12 +107,12 @@ PATCHES = (
     Patch(
         "django.test.runner:ParallelTestSuite",
         "django_overlay.runner.suite:ParallelTestSuite",
-        upstream=("0002", "0003", "0008", "0009"),
+        upstream=("0002", "0003", "0008", "0009", "0010", "0011"),
     ),
     Patch(
         "django.test.runner:DiscoverRunner.parallel_test_suite",
         "django_overlay.runner.suite:ParallelTestSuite",
-        upstream=("0002", "0003", "0008", "0009"),
+        upstream=("0002", "0003", "0008", "0009", "0010", "0011"),
     ),
     Patch(
         "django.test.runner:DiscoverRunner.add_arguments",
@@ -492,12 +492,14 @@ PATCHES = (
     Patch(
         "django.core.management.commands.flush:Command.handle",
         "django_overlay.flush:handle",
+        upstream=("0012",),
     ),
     # Names the overlay's flush asks the backends (they are new: uninstall()
     # removes them again).
     Patch(
         "django.db.backends.base.operations:BaseDatabaseOperations.tables_flushed",
         "django_overlay.flush.base:tables_flushed",
+        upstream=("0012",),
     ),
     Patch(
         "django.db.backends.base.operations:BaseDatabaseOperations.sql_flush_with_rows",
@@ -510,6 +512,7 @@ PATCHES = (
     Patch(
         "django.db.backends.postgresql.operations:DatabaseOperations.tables_flushed",
         "django_overlay.flush.postgresql:tables_flushed",
+        upstream=("0012",),
         when_imported=True,
     ),
     Patch(
@@ -526,6 +529,7 @@ PATCHES = (
     Patch(
         "django.db.backends.sqlite3.operations:DatabaseOperations.tables_flushed",
         "django_overlay.flush.sqlite3:tables_flushed",
+        upstream=("0012",),
         when_imported=True,
     ),
     Patch(
@@ -536,6 +540,7 @@ PATCHES = (
     Patch(
         "django.db.backends.oracle.operations:DatabaseOperations.tables_flushed",
         "django_overlay.flush.oracle:tables_flushed",
+        upstream=("0012",),
         when_imported=True,
     ),
     Patch(
