@@ -44,7 +44,7 @@ from django.db import connections
 from django.test import utils as test_utils
 
 from ..backends import guard
-from ..runner import alias_copies, databases
+from ..runner import databases
 
 # In the session directory: the templates' names, written before they are
 # made, and the mark that they are migrated.
@@ -107,7 +107,7 @@ def _plan(connection, worker_id):
     """(template, clone) names for a test database pytest-django has renamed for worker_id."""
     clone = connection.creation._get_test_db_name()
     template = clone.removesuffix(f"_{worker_id}")
-    if connection.vendor not in databases.CONCURRENT_VENDORS or template == clone:
+    if not connection.features.can_clone_databases_concurrently or template == clone:
         return None
     clone_settings = _connection_to(connection, template).creation.get_test_db_clone_settings(
         worker_id
@@ -167,7 +167,7 @@ def tear_down(session_directory, *, verbosity, workers):
         databases.check_name(connection, name)
         own = _connection_to(connection, name)
         try:
-            if alias_copies.database_exists(own, name):
+            if own.creation.test_db_exists(name):
                 job = partial(
                     databases.on_own_connection, own, "destroy_test_db", verbosity=verbosity
                 )
