@@ -11,6 +11,7 @@ tests fail.
 
 import re
 import shlex
+import unittest
 
 import pytest
 from lxml import etree
@@ -48,6 +49,22 @@ def ran(sample_run):
     return int(re.search(r"^Ran (\d+) tests? in ", sample_run.stderr, re.M)[1])
 
 
+def skips_counted():
+    """
+    Whether this Python's unittest counts a skipped test in "Ran N tests":
+    3.11 and 3.13 do, 3.12.1 (this machine's 3.12) does not.
+    """
+
+    class Skipping(unittest.TestCase):
+        @unittest.skip("counted or not")
+        def test_skipped(self):
+            pass
+
+    result = unittest.TestResult()
+    Skipping("test_skipped").run(result)
+    return result.testsRun == 1
+
+
 def summary_line(sample_run, label, test):
     match = re.search(rf"^  ({label}) {re.escape(test)}: (.*)$", sample_run.stderr, re.M)
     assert match, sample_run.output
@@ -73,7 +90,8 @@ def test_only_the_last_run_counts(sample, tmp_path, start_method):
     # test_always_fails fails its three runs: the run fails, and counts it
     # once, as one failure; the others passed in the end.
     assert first.returncode == 1, first.output
-    assert ran(first) == 8, first.output
+    # Eight tests and a skipped one.
+    assert ran(first) == 8 + skips_counted(), first.output
     assert re.search(
         r"^FAILED \(failures=1, skipped=1, expected failures=1\)$", first.stderr, re.M
     ), first.output
