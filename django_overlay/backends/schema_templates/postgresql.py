@@ -29,12 +29,14 @@ class PostgreSQLTemplates(ServerTemplates):
         quote = self.connection.ops.quote_name
         with self.creation._nodb_cursor() as cursor:
             try:
-                postgresql._execute(
-                    cursor, f"ALTER DATABASE {quote(building)} RENAME TO {quote(template)}"
-                )
-            except postgresql.errors.DuplicateDatabase:
-                # Another run built it meanwhile.
+                cursor.execute(f"ALTER DATABASE {quote(building)} RENAME TO {quote(template)}")
+            except Exception:
+                # Another run built it meanwhile: DuplicateDatabase, or, when
+                # both rename at the same moment, a unique violation in the
+                # catalog. The copy goes whatever failed.
                 cursor.execute(f"DROP DATABASE {quote(building)}")
+                if not self.creation._database_exists(cursor, template):
+                    raise
 
     def templates(self, building_too=False):
         """The alias's templates, newest first."""
