@@ -454,10 +454,11 @@ class EventStream(PicklableEvents):
 class Sender:
     """
     The thread of a worker that sends its streams' ended tests every
-    FLUSH_SECONDS: one for the worker's life, since starting and joining a
-    thread for each class cost as much as twenty fast tests
-    (bench/parallel_runner.py overhead). A stream it no longer holds, it
-    never sends again: removal waits for a send under way.
+    FLUSH_SECONDS: one for the worker's life, rather than a thread started
+    and joined for each class, which was a measurable part of the per-test
+    cost of classes of fast tests (bench/parallel_runner.py overhead,
+    docs/benchmarks.md). A stream it no longer holds, it never sends again:
+    removal waits for a send under way.
     """
 
     def __init__(self):
