@@ -107,18 +107,23 @@ PATCHES = (
     Patch(
         "django.test.runner:ParallelTestSuite",
         "django_overlay.runner.suite:ParallelTestSuite",
-        upstream=("0002", "0003", "0008", "0009", "0010", "0011"),
+        upstream=("0002", "0003", "0008", "0009", "0010", "0011", "0016"),
     ),
     Patch(
         "django.test.runner:DiscoverRunner.parallel_test_suite",
         "django_overlay.runner.suite:ParallelTestSuite",
-        upstream=("0002", "0003", "0008", "0009", "0010", "0011"),
+        upstream=("0002", "0003", "0008", "0009", "0010", "0011", "0016"),
     ),
     Patch(
         "django.test.runner:DiscoverRunner.add_arguments",
         "django_overlay.runner.discover:add_arguments",
+        upstream=("0016",),
     ),
-    Patch("django.test.runner:DiscoverRunner.__init__", "django_overlay.runner.discover:init"),
+    Patch(
+        "django.test.runner:DiscoverRunner.__init__",
+        "django_overlay.runner.discover:init",
+        upstream=("0016",),
+    ),
     Patch(
         "django.test.runner:DiscoverRunner.setup_databases",
         "django_overlay.runner.discover:setup_databases",
@@ -146,6 +151,7 @@ PATCHES = (
     Patch(
         "django.test.runner:DiscoverRunner.build_suite",
         "django_overlay.runner.discover:build_suite",
+        upstream=("0016",),
     ),
     Patch(
         "django.test.runner:DiscoverRunner.get_resultclass",
