@@ -15,6 +15,7 @@ from contextlib import nullcontext
 from django.db import connections
 from django.test import runner as upstream
 
+from .. import caches
 from ..start_method import keep_forkserver_socket_short
 from . import databases, outcomes, parity
 from .session import RunOptions, Session, plain_function
@@ -97,6 +98,7 @@ class ParallelTestSuite(upstream.ParallelTestSuite):
             environment=self.parent_environment,
             warnings_filters=self.parent_warnings_filters,
             debug_cursor_aliases=self.debug_cursor_aliases,
+            cache_run=caches.current_run(),
         )
 
 

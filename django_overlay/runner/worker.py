@@ -44,6 +44,8 @@ class WorkerSetup:
     # For a worker that replaces a lost one, whose databases may hold
     # whatever the lost worker left in them.
     fresh_databases: bool = False
+    # The cache run the worker joins (caches.current_run()), if one is active.
+    cache_run: caches.Run | None = None
 
 
 def starts_fresh():
@@ -89,7 +91,7 @@ def init_worker(worker_id, setup):
             # Django's own suite marks backend-specific expected failures on
             # the connections; a fresh interpreter has not done it yet.
             connection.creation.mark_expected_failures_and_skips()
-    caches.isolate_worker(worker_id, aliases)
+    caches.isolate_worker(worker_id, aliases, setup.cache_run)
     if fresh:
         call_command(
             "check", stdout=io.StringIO(), stderr=io.StringIO(), databases=setup.used_aliases
