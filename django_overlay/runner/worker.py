@@ -11,7 +11,6 @@ installed yet.
 """
 
 import io
-import multiprocessing
 import os
 from dataclasses import dataclass, field
 
@@ -21,6 +20,7 @@ from django.db import connections
 from django.test.utils import setup_test_environment
 
 from .. import caches, patches
+from ..start_method import starts_fresh
 from . import parity
 from .outcomes import EventStream, picklable_event, streaming
 from .pool import send_to_parent
@@ -46,11 +46,6 @@ class WorkerSetup:
     fresh_databases: bool = False
     # The cache run the worker joins (caches.current_run()), if one is active.
     cache_run: caches.Run | None = None
-
-
-def starts_fresh():
-    """Whether this process began as a new interpreter rather than a fork."""
-    return multiprocessing.get_start_method() in {"forkserver", "spawn"}
 
 
 def init_worker(worker_id, setup):
