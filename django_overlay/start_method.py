@@ -59,6 +59,15 @@ def requested_start_method(option=None):
     return None
 
 
+def starts_fresh():
+    """
+    Whether worker processes begin as new interpreters (spawn, forkserver)
+    rather than as forks of the parent: what they cannot inherit must be
+    handed to them.
+    """
+    return multiprocessing.get_start_method() in {"forkserver", "spawn"}
+
+
 def apply_start_method(name):
     """
     Make name the start method of every process this run creates. fork on

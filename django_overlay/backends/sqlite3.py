@@ -26,6 +26,7 @@ import threading
 from django.db import NotSupportedError
 
 from .. import patches
+from ..start_method import starts_fresh
 
 # Set in the parent when the first snapshot is written, and in each worker
 # from what the parent hands over. It keeps its value after teardown removes
@@ -94,10 +95,7 @@ def _snapshot_path(alias):
 
 
 def _hands_over_through_snapshot(creation, database_name):
-    return creation.is_in_memory_db(database_name) and multiprocessing.get_start_method() in {
-        "forkserver",
-        "spawn",
-    }
+    return creation.is_in_memory_db(database_name) and starts_fresh()
 
 
 def get_test_db_clone_settings(self, suffix):

@@ -7,9 +7,10 @@ Installed with the package (a pytest11 entry point) and inert unless
 pytest-django is active and the run asks for it, with --django-overlay or the
 ini option ``django_overlay = true``. Enabled, it installs the overlay before
 pytest-django sets Django up; under xdist the controller makes a private
-session directory and starts the caches' run, each worker takes the run's
-namespace and gets its databases from xdist_databases, and the controller
-drops the databases and removes the namespace once the workers are gone.
+session directory and starts the caches' run, each worker joins the run
+(given in xdist's workerinput) in a namespace of its own and gets its
+databases from xdist_databases, and the controller drops the databases and
+removes the namespace once the workers are gone.
 Without xdist, pytest-django makes its test databases as without the plugin,
 through the overlay's setup_databases(), and the run gets a cache namespace.
 --isolate-cache clears every cache before each test, with or without xdist.
@@ -21,6 +22,7 @@ it in every run where the package is installed, and pytest-django itself
 leaves Django alone in a run without settings.
 """
 
+import dataclasses
 import shutil
 import tempfile
 from types import SimpleNamespace
@@ -28,7 +30,10 @@ from types import SimpleNamespace
 import pytest
 
 SESSION_DIRECTORY = "django_overlay_session"
+# The workers' cache run (caches.Run, as a dict: workerinput crosses execnet).
+CACHE_RUN = "django_overlay_cache_run"
 _session_directory_key = pytest.StashKey[str]()
+_cache_run_key = pytest.StashKey[dict]()
 
 
 def pytest_addoption(parser):
@@ -106,25 +111,28 @@ def pytest_configure(config):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session):
-    # Before xdist's, which starts the workers: they inherit the caches' run.
+    # Before xdist's, which starts the workers: they join the caches' run.
     config = session.config
     if not _django_configured(config):
         return
     from .. import caches
 
     if worker_id := _worker_id(config):
-        caches.isolate_worker(worker_id, aliases=())
+        run = config.workerinput.get(CACHE_RUN)
+        caches.isolate_worker(worker_id, aliases=(), run=run and caches.Run(**run))
         return
     if _is_controller(config):
         config.stash[_session_directory_key] = tempfile.mkdtemp(prefix="django-overlay-pytest-")
     # A serial run gets a namespace too, as under manage.py test.
     caches.start_run(caches.requested_isolation(config.getoption("isolate_cache")))
+    config.stash[_cache_run_key] = dataclasses.asdict(caches.current_run())
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node):
     if session_directory := node.config.stash.get(_session_directory_key, None):
         node.workerinput[SESSION_DIRECTORY] = session_directory
+        node.workerinput[CACHE_RUN] = node.config.stash[_cache_run_key]
 
 
 @pytest.hookimpl(trylast=True)

@@ -267,10 +267,7 @@ def init(
     except ValueError as error:
         raise CommandError(str(error)) from None
     if timeout is None and os.environ.get(TIMEOUT_VARIABLE):
-        try:
-            timeout = positive_seconds(os.environ[TIMEOUT_VARIABLE])
-        except argparse.ArgumentTypeError as error:
-            raise CommandError(f"${TIMEOUT_VARIABLE}: {error}") from None
+        timeout = from_environment(TIMEOUT_VARIABLE, positive_seconds)
     reruns, reruns_delay = requested_reruns(reruns, reruns_delay)
     self.isolate_cache = caches.requested_isolation(isolate_cache)
     self.reuse_schema = schema_templates.requested_reuse(reuse_schema)

@@ -15,7 +15,8 @@ from contextlib import nullcontext
 from django.db import connections
 from django.test import runner as upstream
 
-from ..start_method import keep_forkserver_socket_short
+from .. import caches
+from ..start_method import keep_forkserver_socket_short, starts_fresh
 from . import databases, outcomes, parity
 from .session import RunOptions, Session, plain_function
 from .worker import WorkerSetup, init_worker, run_subsuite
@@ -68,7 +69,7 @@ class ParallelTestSuite(upstream.ParallelTestSuite):
         self.parent_settings = self.parent_environment = self.parent_warnings_filters = None
         self.debug_cursor_aliases = set()
         # Django 5.2 does this for spawn only; forkserver needs it as much.
-        if multiprocessing.get_start_method() in {"forkserver", "spawn"}:
+        if starts_fresh():
             self.parent_settings = parity.capture_settings()
             self.parent_environment = parity.capture_environment()
             self.parent_warnings_filters = parity.capture_warnings_filters()
@@ -97,6 +98,7 @@ class ParallelTestSuite(upstream.ParallelTestSuite):
             environment=self.parent_environment,
             warnings_filters=self.parent_warnings_filters,
             debug_cursor_aliases=self.debug_cursor_aliases,
+            cache_run=caches.current_run(),
         )
 
 

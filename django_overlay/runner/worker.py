@@ -11,7 +11,6 @@ installed yet.
 """
 
 import io
-import multiprocessing
 import os
 from dataclasses import dataclass, field
 
@@ -21,6 +20,7 @@ from django.db import connections
 from django.test.utils import setup_test_environment
 
 from .. import caches, patches
+from ..start_method import starts_fresh
 from . import parity
 from .outcomes import EventStream, picklable_event, streaming
 from .pool import send_to_parent
@@ -44,11 +44,8 @@ class WorkerSetup:
     # For a worker that replaces a lost one, whose databases may hold
     # whatever the lost worker left in them.
     fresh_databases: bool = False
-
-
-def starts_fresh():
-    """Whether this process began as a new interpreter rather than a fork."""
-    return multiprocessing.get_start_method() in {"forkserver", "spawn"}
+    # The cache run the worker joins (caches.current_run()), if one is active.
+    cache_run: caches.Run | None = None
 
 
 def init_worker(worker_id, setup):
@@ -89,7 +86,7 @@ def init_worker(worker_id, setup):
             # Django's own suite marks backend-specific expected failures on
             # the connections; a fresh interpreter has not done it yet.
             connection.creation.mark_expected_failures_and_skips()
-    caches.isolate_worker(worker_id, aliases)
+    caches.isolate_worker(worker_id, aliases, setup.cache_run)
     if fresh:
         call_command(
             "check", stdout=io.StringIO(), stderr=io.StringIO(), databases=setup.used_aliases
