@@ -35,6 +35,7 @@ from .order_record import OrderRecord
 from .outcomes import RunInterrupted, TestTimedOut, WorkerCrashError, crash_error
 from .pool import EXIT_SECONDS, WorkerPool
 from .process_groups import LeftProcessesWarning, describe
+from .protocol import Done, Events, LeftProcesses, WorkerLost, WorkerTimedOut
 from .reruns import RERUN_EVENTS, Reruns, announce, attempts_of
 from .scheduling import LongestFirst, Task, class_label, kind_of
 
@@ -80,7 +81,7 @@ class RunOptions:
 def details_section(lost):
     """What the report of a lost worker shows below its message."""
     if lost.escaped:
-        return f"\n\n{lost.escaped[1].rstrip()}"
+        return f"\n\n{lost.escaped.traceback.rstrip()}"
     if lost.stacks:
         return f"\n\nStacks of the worker's threads when it was stopped:\n\n{lost.stacks}"
     return ""
@@ -155,6 +156,14 @@ class Session:
         # each fresh worker started for one is to run.
         self.fresh_workers = set()
         self.pinned = {}
+        # What the pool passes on, by type: handler(worker, message, pool).
+        self.handlers = {
+            Events: self.on_events,
+            LeftProcesses: self.on_left_processes,
+            Done: self.on_done,
+            WorkerLost: self.on_worker_lost,
+            WorkerTimedOut: self.on_worker_timed_out,
+        }
 
     def run(self):
         tasks = [self.new_task(list(subsuite)) for subsuite in self.suite.subsuites if subsuite]
@@ -205,22 +214,14 @@ class Session:
             if self.result.shouldStop:
                 return
             self.dispatch(pool)
-            for item in pool.receive():
-                if hasattr(item, "kind"):
-                    if item.kind == "done":
-                        # A worker with no task waiting behind this one
-                        # gets its next before this one's outcomes are
-                        # replayed, not after.
-                        self.dispatch(pool)
-                    self.on_message(item)
-                else:
-                    self.on_worker_lost(item, pool)
-                    if self.restarts > self.max_restarts:
-                        self.end_run(
-                            f"Stopping: {self.restarts} workers were lost, more than "
-                            f"--max-worker-restarts {self.max_restarts} allows."
-                        )
-                        return
+            for worker, message in pool.receive():
+                self.handlers[type(message)](worker, message, pool)
+                if self.restarts > self.max_restarts:
+                    self.end_run(
+                        f"Stopping: {self.restarts} workers were lost, more than "
+                        f"--max-worker-restarts {self.max_restarts} allows."
+                    )
+                    return
             if self.progress:
                 self.show_running(pool)
                 self.progress.pump()
@@ -287,24 +288,30 @@ class Session:
         self.fresh_workers.add(fresh)
         self.pinned[fresh] = task
 
-    def on_message(self, message):
+    def on_events(self, worker, message, pool):
+        self.replay(self.tasks[message.task_number], message.events)
+
+    def on_left_processes(self, worker, message, pool):
+        self.warn_left_processes(
+            self.tasks[message.task_number], message.starters, message.processes
+        )
+
+    def on_done(self, worker, message, pool):
+        # A worker with no task waiting behind this one gets its next before
+        # this one's outcomes are replayed, not after.
+        self.dispatch(pool)
         task = self.tasks[message.task_number]
-        if message.kind == "events":
-            self.replay(task, message.payload)
-        elif message.kind == "left_processes":
-            self.warn_left_processes(task, *message.payload)
-        elif message.kind == "done":
-            _, events = message.payload
-            self.replay(task, events)
-            task.worker = None
-            self.queue_reruns(task)
-            if (following := message.worker.task) is not None:
-                # It was waiting in the worker's pipe: it starts now, as far
-                # as the parent can tell.
-                following.dispatched_at = time.monotonic()
-            if not task.requeued:
-                elapsed = time.monotonic() - task.dispatched_at
-                self.measured[task.label] = self.measured.get(task.label, 0) + elapsed
+        _, events = message.result
+        self.replay(task, events)
+        task.worker = None
+        self.queue_reruns(task)
+        if (following := worker.task) is not None:
+            # It was waiting in the worker's pipe: it starts now, as far as
+            # the parent can tell.
+            following.dispatched_at = time.monotonic()
+        if not task.requeued:
+            elapsed = time.monotonic() - task.dispatched_at
+            self.measured[task.label] = self.measured.get(task.label, 0) + elapsed
 
     def replay(self, task, events):
         """
@@ -415,24 +422,31 @@ class Session:
             test = worker.task.tests[index] if index is not None else None
             self.progress.show_running(worker.slot, test)
 
-    def on_worker_lost(self, lost, pool):
-        worker, task = lost.worker, lost.worker.task
-        if not worker.ready:
-            self.report_start_failure(lost)
-            return
-        self.restarts += 1
+    def on_worker_timed_out(self, worker, lost, pool):
         # A test that outlived --timeout failed, as a test too slow fails an
-        # assertion on its time; a worker that died is an error.
-        outcome = ("addError", WorkerCrashError)
-        if lost.timed_out:
-            how = f"was stopped after {self.options.timeout:g} s (--timeout)"
-            outcome = ("addFailure", TestTimedOut)
-        elif lost.escaped:
-            how = f"was replaced after {lost.escaped[0]} escaped unittest"
+        # assertion on its time.
+        how = f"was stopped after {self.options.timeout:g} s (--timeout)"
+        self.replace_lost(worker, lost, pool, how, ("addFailure", TestTimedOut))
+
+    def on_worker_lost(self, worker, lost, pool):
+        if lost.escaped:
+            how = f"was replaced after {lost.escaped.error_name} escaped unittest"
         else:
             how = f"died ({lost.description})"
+        self.replace_lost(worker, lost, pool, how, ("addError", WorkerCrashError))
+
+    def replace_lost(self, worker, lost, pool, how, outcome):
+        """
+        Report what the lost worker was running, requeue what it had not,
+        and start another in its slot, within the restart limit.
+        """
+        task = worker.task
+        if not worker.ready:
+            self.report_start_failure(worker, lost)
+            return
+        self.restarts += 1
         if lost.left_processes:
-            self.warn_processes_of_lost(lost, task)
+            self.warn_processes_of_lost(worker, lost, task)
         if task is None:
             self.report_error(
                 unittest.suite._ErrorHolder(f"{worker!r}"), f"{worker!r} {how} between tests."
@@ -456,23 +470,23 @@ class Session:
             fresh = pool.start(worker.slot, (replace(self.worker_setup, fresh_databases=True),))
             self.fresh_workers.add(fresh)
 
-    def warn_processes_of_lost(self, lost, task):
+    def warn_processes_of_lost(self, worker, lost, task):
         """A lost worker left processes in its group, which the pool ended."""
         if task is None:
-            culprit = f"{lost.worker!r}"
-        elif (running := lost.worker.running_test()) is not None:
+            culprit = f"{worker!r}"
+        elif (running := worker.running_test()) is not None:
             culprit = task.tests[running].id()
         else:
             culprit = f"the class fixtures of {task.label}"
         count = len(lost.left_processes)
         warnings.warn(
             f"{culprit} left {count} process{'es' if count > 1 else ''} running when "
-            f"{lost.worker!r} was lost: {describe(lost.left_processes)}. They were ended.",
+            f"{worker!r} was lost: {describe(lost.left_processes)}. They were ended.",
             LeftProcessesWarning,
             stacklevel=2,
         )
 
-    def report_start_failure(self, lost):
+    def report_start_failure(self, worker, lost):
         """
         A worker that fails before its first task would fail the same way
         again: the run stops rather than replace it, and reports the first
@@ -488,10 +502,10 @@ class Session:
                 "own output, above, may."
             )
         self.report_error(
-            unittest.suite._ErrorHolder(f"{lost.worker!r}"),
-            f"{lost.worker!r} failed to start. {why}",
+            unittest.suite._ErrorHolder(f"{worker!r}"),
+            f"{worker!r} failed to start. {why}",
         )
-        self.end_run(f"Stopping: {lost.worker!r} failed to start.")
+        self.end_run(f"Stopping: {worker!r} failed to start.")
 
     def report_lost_task(self, task, worker, how, details, outcome):
         """
