@@ -1,7 +1,9 @@
 """
 The session of a parallel run: it owns the worker pool, hands out TestCase
 classes in the order the schedule gives, replays what workers send into the
-run's result as it arrives, and decides what a lost worker means.
+run's result as it arrives, and decides what a lost worker means. It takes
+from the suite (suite.py) only what it uses: the subsuites, what the workers
+run (Workers), and how an event reaches the result (handle_event).
 
 A worker is lost when it dies (os._exit, a signal, a segfault) or when it
 passes its deadline (--timeout). The test it was running is reported as an
@@ -10,8 +12,9 @@ that had not run yet go back to the schedule, to run first on another worker;
 a replacement takes the lost worker's slot with fresh copies of its
 databases. A class that has lost --max-crashes-per-class workers goes back no
 more: its tests that did not run are named in the report. After too many
-replacements the run ends with an error naming every test that did not run. Ctrl-C and SIGTERM end the run the same way: workers stopped,
-an error saying what did not run, and a result that fails.
+replacements the run ends with an error naming every test that did not run.
+Ctrl-C and SIGTERM end the run the same way: workers stopped, an error
+saying what did not run, and a result that fails.
 
 With --reruns, a test's outcome is held back while the test may run again
 (reruns.py), and its rerun goes to a fresh worker, which takes the slot of
@@ -51,9 +54,30 @@ CRASHES_PER_CLASS = 2
 NOT_RUN_LISTED = 30
 
 
-def plain_function(attribute):
-    """A function stored on the suite's class comes back bound; workers need it plain."""
-    return getattr(attribute, "__func__", attribute)
+@dataclass
+class Workers:
+    """
+    How many workers a run starts, and what they run: functions a worker
+    imports by name (init_worker, run_subsuite) and their arguments.
+    """
+
+    processes: int
+    init_worker: object
+    setup: object
+    run_subsuite: object
+    runner_class: type
+    failfast: bool = False
+    buffer: bool = False
+
+    def task_call(self, task, failfast):
+        """The function and argument that run task in a worker, as upstream's pool would."""
+        return self.run_subsuite, (
+            self.runner_class,
+            task.number,
+            unittest.TestSuite(task.tests),
+            failfast,
+            self.buffer,
+        )
 
 
 @dataclass
@@ -127,17 +151,23 @@ def interruptible():
 
 
 class Session:
-    def __init__(self, suite, result, options, context, worker_setup, progress=None):
-        self.suite = suite
+    def __init__(self, subsuites, workers, handle_event, result, options, context, progress=None):
+        """
+        Run subsuites (lists of tests, one TestCase class each) on workers,
+        replaying their events into result through handle_event(result,
+        tests, event), upstream's ParallelTestSuite.handle_event.
+        """
+        self.subsuites = subsuites
+        self.workers = workers
+        self.handle_event = handle_event
         self.result = result
         self.options = options
         self.context = context
-        self.worker_setup = worker_setup
         self.progress = progress
         self.max_restarts = (
             options.max_worker_restarts
             if options.max_worker_restarts is not None
-            else RESTARTS_PER_WORKER * suite.processes
+            else RESTARTS_PER_WORKER * workers.processes
         )
         self.restarts = 0
         # Class label -> workers lost while running it.
@@ -166,7 +196,7 @@ class Session:
         }
 
     def run(self):
-        tasks = [self.new_task(list(subsuite)) for subsuite in self.suite.subsuites if subsuite]
+        tasks = [self.new_task(list(subsuite)) for subsuite in self.subsuites if subsuite]
         self.schedule = LongestFirst(
             tasks,
             durations.load(self.durations_path, self.options.durations_from_junit),
@@ -175,17 +205,15 @@ class Session:
         # Forked workers must not share the parent's database sockets, and a
         # database is cloned only while nobody is connected to it.
         connections.close_all()
-        pool = WorkerPool(
-            self.context, plain_function(self.suite.init_worker), self.options.timeout
-        )
+        pool = WorkerPool(self.context, self.workers.init_worker, self.options.timeout)
         try:
             with pool, interruptible():
                 # Before the workers start, so that they inherit the
                 # descriptors it diverts (progress.py).
                 if self.progress:
                     self.progress.start(sum(len(task.tests) for task in tasks), self.result)
-                for slot in range(1, self.suite.processes + 1):
-                    self.fresh_workers.add(pool.start(slot, (self.worker_setup,)))
+                for slot in range(1, self.workers.processes + 1):
+                    self.fresh_workers.add(pool.start(slot, (self.workers.setup,)))
                 self.serve(pool)
         except Interrupted as interruption:
             self.end_run(
@@ -268,23 +296,17 @@ class Session:
         task.worker = worker
         task.dispatched_at = time.monotonic()
         self.order_record.dispatched(worker, task)
-        arguments = (
-            self.suite.runner_class,
-            task.number,
-            unittest.TestSuite(task.tests),
-            # With --reruns, a failure the worker sees may not be the
-            # test's last: the result, which sees only those, stops the
-            # run (serve) instead of the worker its class.
-            self.suite.failfast and self.reruns is None,
-            self.suite.buffer,
-        )
-        pool.send(worker, task, plain_function(self.suite.run_subsuite), arguments)
+        # With --reruns, a failure the worker sees may not be the test's
+        # last: the result, which sees only those, stops the run (serve)
+        # instead of the worker its class.
+        failfast = self.workers.failfast and self.reruns is None
+        pool.send(worker, task, *self.workers.task_call(task, failfast))
 
     def make_way(self, pool, worker, task):
         """A rerun runs in a fresh worker: worker gives its slot to one, which will run task."""
         pool.retire(worker)
         connections.close_all()
-        fresh = pool.start(worker.slot, (replace(self.worker_setup, fresh_databases=True),))
+        fresh = pool.start(worker.slot, (replace(self.workers.setup, fresh_databases=True),))
         self.fresh_workers.add(fresh)
         self.pinned[fresh] = task
 
@@ -375,7 +397,7 @@ class Session:
     def deliver(self, task, events):
         for event in events:
             name = event[0]
-            self.suite.handle_event(self.result, task.tests, event)
+            self.handle_event(self.result, task.tests, event)
             if name in FAILING_EVENTS:
                 task.failed = True
                 if task.worker is not None:
@@ -467,7 +489,7 @@ class Session:
             # A worker killed inside a TransactionTestCase leaves rows behind:
             # its replacement clones its databases afresh.
             connections.close_all()
-            fresh = pool.start(worker.slot, (replace(self.worker_setup, fresh_databases=True),))
+            fresh = pool.start(worker.slot, (replace(self.workers.setup, fresh_databases=True),))
             self.fresh_workers.add(fresh)
 
     def warn_processes_of_lost(self, worker, lost, task):
