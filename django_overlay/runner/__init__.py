@@ -1,7 +1,20 @@
 """
-The overlay's parallel runner: the pool that owns the worker processes
-(pool), what runs in each worker (worker), the suite that ties them to
-Django's runner (suite), and the DiscoverRunner options (discover).
+The overlay's test runner.
+
+A parallel run: the suite that ties it to Django's runner (suite), the
+session that hands out classes and decides what a lost worker means
+(session), in the order the schedule gives (scheduling, durations); the
+pool that owns the worker processes (pool), what runs in each of them
+(worker), and what the two say to each other (protocol); test outcomes that
+always pickle (outcomes); what spawned workers take from the parent
+(parity); each worker's descendants and deadlines (process_groups,
+job_objects, watchdog, left_threads); --reruns (reruns) and the record of
+what ran before a failure (order_record); --progress (progress).
+
+Around it: the DiscoverRunner options (discover); test databases (databases,
+alias_copies, schema_templates, schema_fingerprint, failed_setup); --shard
+(sharding, shard_check); --failed (failed_tests); --junit-xml (junit);
+--parallel auto (processes); files written whole (atomic_files).
 
 DiscoverRunner is for projects that choose the overlay with the TEST_RUNNER
 setting instead of calling django_overlay.install() in manage.py.

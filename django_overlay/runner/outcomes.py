@@ -1,21 +1,16 @@
 """
-Test outcomes on their way from a worker to the parent: sent test by test,
-and always picklable.
+Test outcomes that always reach the parent: picklable as they are recorded,
+and put back together in the parent.
 
-Upstream's RemoteTestResult collects a whole TestCase class's events and the
-pool returns them when the class is done, so a worker that dies loses them
-all; and one exception that cannot be pickled (a class local to a function,
-an attribute holding a lock) aborts the run with MaybeEncodingError. Here the
-worker sends the events of the tests that stopped as it goes, and replaces
-whatever would not survive the trip with a stand-in that keeps what the
-report needs: the exception's qualified type name, its message and its
-traceback.
+One exception that cannot be pickled (a class local to a function, an
+attribute holding a lock) aborts upstream's run with MaybeEncodingError.
+Here a RemoteTestResult replaces whatever would not survive the trip with a
+stand-in that keeps what the report needs: the exception's qualified type
+name, its message and its traceback. How the events travel, test by test,
+is the worker's side (worker.py).
 """
 
-import os
 import pickle
-import threading
-import time
 import traceback
 from unittest.case import _SubTest, _subtest_msg_sentinel
 
@@ -23,15 +18,10 @@ import tblib.pickling_support
 from django.test.runner import DummyList, RemoteTestResult
 
 from .. import patches
-from .pool import mark_test_started, mark_test_stopped
 
 # Tracebacks, and exceptions defined so far; later ones as they are recorded.
 tblib.pickling_support.install()
 
-# How often a worker sends the outcomes of the tests it has run: often enough
-# that output advances test by test to the eye, seldom enough that a
-# thousand fast tests do not make a thousand messages.
-FLUSH_SECONDS = 0.05
 # Events that carry an exc_info tuple, and its position after the event name.
 EXC_INFO_AT = {"addError": -1, "addFailure": -1, "addSubTest": 2, "addExpectedFailure": -1}
 
@@ -48,10 +38,6 @@ def survives_pickling(value):
 
 # Events that carry objects from the test; the others carry numbers only.
 CARRYING_OBJECTS = {*EXC_INFO_AT, "addSkip"}
-# Events that give a test its outcome (a test whose subtests failed gets no
-# other). unittest stops a test even when an exception escapes it
-# (KeyboardInterrupt): a test stopped without one did not end.
-OUTCOME_EVENTS = {*CARRYING_OBJECTS, "addSuccess", "addUnexpectedSuccess"}
 
 
 def picklable_event(event):
@@ -389,163 +375,6 @@ def init_remote_result(self, *args, **kwargs):
     self.failures = self.errors = self.skipped = ignored
     self.expectedFailures = self.unexpectedSuccesses = ignored
     self.events = PicklableEvents()
-
-
-class EventStream(PicklableEvents):
-    """
-    RemoteTestResult's events list, whose events a thread of the worker
-    sends to the parent every FLUSH_SECONDS while the task runs, so that fast
-    tests do not cost a message each, and a test that runs long (or hangs, or
-    kills the worker) does not hold back the outcomes of those before it.
-    Which test is running the parent reads from the worker's shared position,
-    which every start and stop updates; a test stopped without an outcome
-    stays the running one there, and its events unsent: the parent reports it
-    as it does a test whose worker died. The list keeps every event, as
-    upstream's does, so the result's own methods (wasSuccessful) read it
-    unchanged; the frames of a test's tracebacks are released when it stops
-    (release_frames).
-    """
-
-    def __init__(self, send):
-        super().__init__()
-        self.send = send
-        self.sent = 0
-        # Where the events of the tests that have ended end; the sender sends
-        # up to there.
-        self.complete = 0
-        self.has_outcome = False
-        _sender.add(self)
-
-    def append(self, event):
-        super().append(event)
-        name = event[0]
-        if name == "startTest":
-            self.has_outcome = False
-            mark_test_started(event[1])
-        elif name in OUTCOME_EVENTS:
-            self.has_outcome = True
-        elif name == "stopTest" and self.has_outcome:
-            release_frames(self[self.complete :])
-            self.complete = len(self)
-            mark_test_stopped(event[1])
-
-    def send_ended_so_far(self):
-        # Only whole tests: the parent replays a test's events together, so
-        # that two workers' output does not interleave.
-        end = self.complete
-        if end > self.sent:
-            self.send(self[self.sent : end])
-            self.sent = end
-
-    def unsent(self):
-        """Stop sending; the events not sent yet, for the task's result."""
-        self.stop_sending()
-        return self[self.sent :]
-
-    def send_ended_tests(self):
-        """Stop sending, after sending what the tests that ended recorded."""
-        self.stop_sending()
-        self.send_ended_so_far()
-
-    def stop_sending(self):
-        _sender.remove(self)
-
-
-class Sender:
-    """
-    The thread of a worker that sends its streams' ended tests every
-    FLUSH_SECONDS: one for the worker's life, rather than a thread started
-    and joined for each class, which was a measurable part of the per-test
-    cost of classes of fast tests (bench/parallel_runner.py overhead,
-    docs/benchmarks.md). A stream it no longer holds, it never sends again:
-    removal waits for a send under way.
-    """
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        # By id(): a stream is a list, whose == compares contents.
-        self.streams = {}
-        self.thread = None
-
-    def add(self, stream):
-        with self.lock:
-            self.streams[id(stream)] = stream
-            if self.thread is None:
-                self.thread = threading.Thread(
-                    target=self.send_periodically, name="django-overlay-sender", daemon=True
-                )
-                self.thread.start()
-
-    def remove(self, stream):
-        with self.lock:
-            self.streams.pop(id(stream), None)
-
-    def send_periodically(self):
-        while True:
-            time.sleep(FLUSH_SECONDS)
-            with self.lock:
-                for stream in self.streams.values():
-                    stream.send_ended_so_far()
-
-
-_sender = Sender()
-
-
-def _start_over_in_child():
-    # A test that forks leaves its child without the thread, and perhaps
-    # with the lock taken.
-    global _sender
-    _sender = Sender()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_start_over_in_child)
-
-
-def release_frames(events):
-    """
-    Clear the local variables of the frames in the tracebacks that events
-    carry, and in those of the exceptions chained to them.
-
-    The events of a task are kept until its class ends, and a traceback keeps
-    every frame it passes through alive with all its locals: a test that
-    failed holding a large object (a MemoryError's test) would hold it while
-    the rest of its class runs, and the next test could fail for want of
-    memory too. The report loses nothing: tblib carries a frame's file, name
-    and line, never its locals, and the parent formats the traceback from
-    those. unittest's assertRaises() clears the frames it catches the same way.
-    """
-    to_visit, seen = [], set()
-    for event in events:
-        if event[0] not in EXC_INFO_AT:
-            continue
-        exc_info = event[1:][EXC_INFO_AT[event[0]]]
-        if exc_info is None:
-            continue
-        traceback.clear_frames(exc_info[2])
-        if exc_info[1] is not None:
-            to_visit.append(exc_info[1])
-    # Without recursion, and once each: a chain may be long or loop.
-    while to_visit:
-        exception = to_visit.pop()
-        if id(exception) in seen:
-            continue
-        seen.add(id(exception))
-        traceback.clear_frames(exception.__traceback__)
-        to_visit.extend(linked_exceptions(exception))
-
-
-def streaming(resultclass, send):
-    """A resultclass whose results stream their events through send()."""
-
-    def make_result(*args, **kwargs):
-        result = resultclass(*args, **kwargs)
-        result.events = EventStream(send)
-        make_result.streams.append(result.events)
-        return result
-
-    make_result.streams = []
-    return make_result
 
 
 def attach_subtest(event, test):

@@ -12,7 +12,8 @@ the same runs on every platform. Each worker leads a process group of its
 own (a job object on Windows), which the pool ends with the worker
 (process_groups.py). What to
 do about a lost worker is the session's business (session.py): the pool
-only reports it.
+only reports it. The messages are protocol.py's; the worker's end of the
+pipe is worker.py.
 """
 
 import os
@@ -21,14 +22,32 @@ import signal
 import sys
 import tempfile
 import time
-import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 from pathlib import Path
 
 from . import process_groups
-from .left_threads import ThreadWatch
-from .watchdog import StepWatchdog, read_stacks
+from .protocol import (
+    FINISHED,
+    NOT_RUNNING,
+    POSITION_AT_START,
+    RUNNING,
+    SINCE,
+    TASK,
+    Done,
+    Escaped,
+    Events,
+    LeftProcesses,
+    Ready,
+    RunTask,
+    StartFailed,
+    Stop,
+    ThreadsAtExit,
+    WorkerLost,
+    WorkerTimedOut,
+)
+from .watchdog import read_stacks
+from .worker import serve
 
 # How often to look at should_stop() while workers are busy: Ctrl-C's first
 # press only sets a flag on the result.
@@ -48,118 +67,6 @@ STARTING_SECONDS = 60
 # How long a worker told to stop, or that hung up, has to exit before it is
 # killed: Python waits for the threads that are not daemons first.
 EXIT_SECONDS = 5
-
-
-# Where a worker is in its task, in memory it shares with the parent, which
-# reads it when the worker is lost and to enforce the timeout: written at
-# every test's start and stop, it costs no message. TASK is the number of
-# the task it is in, which may be one the parent has not seen begin: a task
-# waits in the worker's pipe behind the one it runs (WorkerPool.send).
-RUNNING, SINCE, FINISHED, TASK = range(4)
-NOT_RUNNING = -1
-# The signals a console sends every process attached to it.
-INTERRUPTS = [signal.SIGINT, *filter(None, [getattr(signal, "SIGBREAK", None)])]
-
-# In a worker process: the parent end of the pipe, for send_to_parent(), the
-# shared position, and what looks for processes and threads its tests leave.
-_parent = None
-_position = None
-_spawn_watch = None
-_thread_watch = None
-
-
-def serve(connection, position, worker_id, initializer, initargs, timeout, stacks_path, job):
-    """Body of a worker process: initialise, then run tasks until told to stop."""
-    global _parent, _position, _spawn_watch, _thread_watch
-    _parent, _position = connection, position
-    try:
-        # First: whatever the worker starts from here on is in its group.
-        if (group := process_groups.start_own_group(job)) is not None:
-            _spawn_watch = process_groups.SpawnWatch(group)
-        # Ctrl-C (and Ctrl-Break on Windows) reaches the whole console, and
-        # a signal to the parent's process group still reaches a worker that
-        # has no group of its own; the parent decides what stops, and ends a
-        # worker with SIGTERM, whose handler a forked worker inherited.
-        for signum in INTERRUPTS:
-            signal.signal(signum, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        if timeout is not None:
-            StepWatchdog(lambda: position[SINCE], timeout, stacks_path)
-        initializer(worker_id, *initargs)
-        _thread_watch = ThreadWatch(_running_test)
-    except BaseException:
-        connection.send(("init_failed", traceback.format_exc()))
-        return
-    connection.send(("ready",))
-    while (task := _receive(connection)) is not None:
-        number, function, argument = task
-        position[:] = [NOT_RUNNING, time.monotonic(), 0, number]
-        _thread_watch.task_started(number)
-        try:
-            outcome = ("done", number, function(argument))
-        except BaseException as error:
-            report_escape(connection, number, error)
-            return
-        position[SINCE] = 0
-        _thread_watch.task_ended()
-        if _spawn_watch is not None and (left := _spawn_watch.left_processes()):
-            connection.send(("left_processes", number, left))
-        connection.send(outcome)
-    # Python waits for these before the process exits; the parent names
-    # them if it has to kill it.
-    if threads := _thread_watch.left_threads():
-        _send(connection, ("threads_at_exit", threads))
-
-
-def report_escape(connection, number, error):
-    """
-    Tell the parent what escaped the task (KeyboardInterrupt or SystemExit
-    that unittest lets through, an error of the overlay's own): the parent
-    replaces this worker, whose state no other test should meet (a class's
-    transaction still open, its tearDownClass not run). The shared position
-    still says where it happened.
-    """
-    connection.send(("escaped", number, (type(error).__qualname__, traceback.format_exc())))
-
-
-def send_to_parent(*message):
-    """From inside a task: tell the parent something before the task ends."""
-    _parent.send(message)
-
-
-def _running_test():
-    index = int(_position[RUNNING])
-    return None if index == NOT_RUNNING else index
-
-
-def _send(connection, message):
-    try:
-        connection.send(message)
-    except OSError:
-        # The parent is gone.
-        pass
-
-
-def mark_test_started(index):
-    _position[RUNNING], _position[SINCE] = index, time.monotonic()
-
-
-def mark_test_stopped(index):
-    _position[RUNNING], _position[SINCE], _position[FINISHED] = (
-        NOT_RUNNING,
-        time.monotonic(),
-        index + 1,
-    )
-    if _spawn_watch is not None:
-        _spawn_watch.look(index)
-
-
-def _receive(connection):
-    try:
-        return connection.recv()
-    except EOFError:
-        # The parent is gone.
-        return None
 
 
 # Windows ends a process that faults with an NTSTATUS code as its exit code;
@@ -208,16 +115,6 @@ def wait_for_any(handles, timeout):
 
 
 @dataclass
-class Message:
-    """Something a worker sent: "events" during a task, "done" at its end."""
-
-    worker: "Worker"
-    kind: str
-    task_number: int
-    payload: object
-
-
-@dataclass
 class KilledAtExit:
     """
     A worker told to stop at the end of the run that had not exited a few
@@ -227,26 +124,6 @@ class KilledAtExit:
 
     worker: "Worker"
     threads: list
-
-
-@dataclass
-class WorkerLost:
-    """
-    A worker died, or passed its deadline (its stacks, when its watchdog
-    wrote them), or failed before it was ready (start_failure, the traceback
-    it sent, if it could).
-    """
-
-    worker: "Worker"
-    description: str
-    timed_out: bool = False
-    stacks: str | None = None
-    start_failure: str | None = None
-    # (exception name, traceback) of what escaped the task, which ended it.
-    escaped: tuple | None = None
-    # pid -> command line of the processes left in its group, which were
-    # ended with it.
-    left_processes: dict | None = None
 
 
 class Worker:
@@ -330,7 +207,7 @@ class WorkerPool:
 
     def start(self, slot, initargs):
         parent_end, child_end = self.context.Pipe()
-        position = self.context.RawArray("d", [NOT_RUNNING, 0, 0, NOT_RUNNING])
+        position = self.context.RawArray("d", POSITION_AT_START)
         stacks_path = None
         if self.timeout is not None:
             if self.stacks_directory is None:
@@ -373,15 +250,16 @@ class WorkerPool:
         """
         worker.tasks.append(task)
         try:
-            worker.connection.send((task.number, function, argument))
+            worker.connection.send(RunTask(task.number, function, argument))
         except (OSError, ValueError):
             # It died; its sentinel says so on the next receive().
             pass
 
     def receive(self):
         """
-        Wait a little for workers, and yield a Message for what they sent and
-        a WorkerLost for each one that died or passed its deadline. A lost
+        Wait a little for workers, and yield (worker, message): what they
+        sent the session (Events, LeftProcesses, Done), and a WorkerLost or
+        WorkerTimedOut for each one that died or passed its deadline. A lost
         worker is removed from the pool.
         """
         by_handle = {}
@@ -439,21 +317,23 @@ class WorkerPool:
         except (EOFError, OSError):
             worker.hung_up = True
             return
-        kind = message[0]
-        if kind == "ready":
-            worker.ready = True
-        elif kind == "init_failed":
-            # It exits next; the loss reports it.
-            worker.start_failure = message[1]
-        elif kind == "escaped":
-            # It exits after sending this: lost, as if it had died.
-            worker.escaped, worker.hung_up = message[2], True
-        else:
-            if kind == "left_processes":
-                worker.reported_processes.update(message[2][1])
-            if kind == "done":
+        match message:
+            case Events():
+                yield worker, message
+            case Done():
                 worker.tasks.pop(0)
-            yield Message(worker, kind, message[1], message[2])
+                yield worker, message
+            case LeftProcesses():
+                worker.reported_processes.update(message.processes)
+                yield worker, message
+            case Ready():
+                worker.ready = True
+            case StartFailed():
+                # It exits next; the loss reports it.
+                worker.start_failure = message.traceback
+            case Escaped():
+                # It exits after sending this: lost, as if it had died.
+                worker.escaped, worker.hung_up = message, True
 
     def _owns(self, worker):
         """False once the worker is lost, even if another has taken its slot."""
@@ -475,8 +355,8 @@ class WorkerPool:
         try:
             while worker.connection.poll():
                 message = worker.connection.recv()
-                if message[0] == "threads_at_exit":
-                    threads = message[1]
+                if isinstance(message, ThreadsAtExit):
+                    threads = message.threads
         except (EOFError, OSError):
             pass
         return threads
@@ -496,9 +376,8 @@ class WorkerPool:
             os.unlink(worker.stacks_path)
         if stacks is not None:
             description, timed_out = "ended at its deadline", True
-        return WorkerLost(
-            worker, description, timed_out, stacks, worker.start_failure, worker.escaped, left
-        )
+        lost = WorkerTimedOut if timed_out else WorkerLost
+        return worker, lost(description, stacks, worker.start_failure, worker.escaped, left)
 
     def retire(self, worker):
         """
@@ -508,7 +387,7 @@ class WorkerPool:
         """
         del self.workers[worker.slot]
         try:
-            worker.connection.send(None)
+            worker.connection.send(Stop())
         except OSError:
             pass
         worker.process.join(timeout=5)
@@ -535,7 +414,7 @@ class WorkerPool:
                     pass
             if not worker.tasks and not abandon and worker.process.is_alive():
                 try:
-                    worker.connection.send(None)
+                    worker.connection.send(Stop())
                     told_to_stop.add(worker.slot)
                 except OSError:
                     pass

@@ -1,7 +1,9 @@
 """
 The session of a parallel run: it owns the worker pool, hands out TestCase
 classes in the order the schedule gives, replays what workers send into the
-run's result as it arrives, and decides what a lost worker means.
+run's result as it arrives, and decides what a lost worker means. It takes
+from the suite (suite.py) only what it uses: the subsuites, what the workers
+run (Workers), and how an event reaches the result (handle_event).
 
 A worker is lost when it dies (os._exit, a signal, a segfault) or when it
 passes its deadline (--timeout). The test it was running is reported as an
@@ -10,8 +12,9 @@ that had not run yet go back to the schedule, to run first on another worker;
 a replacement takes the lost worker's slot with fresh copies of its
 databases. A class that has lost --max-crashes-per-class workers goes back no
 more: its tests that did not run are named in the report. After too many
-replacements the run ends with an error naming every test that did not run. Ctrl-C and SIGTERM end the run the same way: workers stopped,
-an error saying what did not run, and a result that fails.
+replacements the run ends with an error naming every test that did not run.
+Ctrl-C and SIGTERM end the run the same way: workers stopped, an error
+saying what did not run, and a result that fails.
 
 With --reruns, a test's outcome is held back while the test may run again
 (reruns.py), and its rerun goes to a fresh worker, which takes the slot of
@@ -35,6 +38,7 @@ from .order_record import OrderRecord
 from .outcomes import RunInterrupted, TestTimedOut, WorkerCrashError, crash_error
 from .pool import EXIT_SECONDS, WorkerPool
 from .process_groups import LeftProcessesWarning, describe
+from .protocol import Done, Events, LeftProcesses, WorkerLost, WorkerTimedOut
 from .reruns import RERUN_EVENTS, Reruns, announce, attempts_of
 from .scheduling import LongestFirst, Task, class_label, kind_of
 
@@ -50,9 +54,30 @@ CRASHES_PER_CLASS = 2
 NOT_RUN_LISTED = 30
 
 
-def plain_function(attribute):
-    """A function stored on the suite's class comes back bound; workers need it plain."""
-    return getattr(attribute, "__func__", attribute)
+@dataclass
+class Workers:
+    """
+    How many workers a run starts, and what they run: functions a worker
+    imports by name (init_worker, run_subsuite) and their arguments.
+    """
+
+    processes: int
+    init_worker: object
+    setup: object
+    run_subsuite: object
+    runner_class: type
+    failfast: bool = False
+    buffer: bool = False
+
+    def task_call(self, task, failfast):
+        """The function and argument that run task in a worker, as upstream's pool would."""
+        return self.run_subsuite, (
+            self.runner_class,
+            task.number,
+            unittest.TestSuite(task.tests),
+            failfast,
+            self.buffer,
+        )
 
 
 @dataclass
@@ -80,7 +105,7 @@ class RunOptions:
 def details_section(lost):
     """What the report of a lost worker shows below its message."""
     if lost.escaped:
-        return f"\n\n{lost.escaped[1].rstrip()}"
+        return f"\n\n{lost.escaped.traceback.rstrip()}"
     if lost.stacks:
         return f"\n\nStacks of the worker's threads when it was stopped:\n\n{lost.stacks}"
     return ""
@@ -126,17 +151,23 @@ def interruptible():
 
 
 class Session:
-    def __init__(self, suite, result, options, context, worker_setup, progress=None):
-        self.suite = suite
+    def __init__(self, subsuites, workers, handle_event, result, options, context, progress=None):
+        """
+        Run subsuites (lists of tests, one TestCase class each) on workers,
+        replaying their events into result through handle_event(result,
+        tests, event), upstream's ParallelTestSuite.handle_event.
+        """
+        self.subsuites = subsuites
+        self.workers = workers
+        self.handle_event = handle_event
         self.result = result
         self.options = options
         self.context = context
-        self.worker_setup = worker_setup
         self.progress = progress
         self.max_restarts = (
             options.max_worker_restarts
             if options.max_worker_restarts is not None
-            else RESTARTS_PER_WORKER * suite.processes
+            else RESTARTS_PER_WORKER * workers.processes
         )
         self.restarts = 0
         # Class label -> workers lost while running it.
@@ -155,9 +186,17 @@ class Session:
         # each fresh worker started for one is to run.
         self.fresh_workers = set()
         self.pinned = {}
+        # What the pool passes on, by type: handler(worker, message, pool).
+        self.handlers = {
+            Events: self.on_events,
+            LeftProcesses: self.on_left_processes,
+            Done: self.on_done,
+            WorkerLost: self.on_worker_lost,
+            WorkerTimedOut: self.on_worker_timed_out,
+        }
 
     def run(self):
-        tasks = [self.new_task(list(subsuite)) for subsuite in self.suite.subsuites if subsuite]
+        tasks = [self.new_task(list(subsuite)) for subsuite in self.subsuites if subsuite]
         self.schedule = LongestFirst(
             tasks,
             durations.load(self.durations_path, self.options.durations_from_junit),
@@ -166,17 +205,15 @@ class Session:
         # Forked workers must not share the parent's database sockets, and a
         # database is cloned only while nobody is connected to it.
         connections.close_all()
-        pool = WorkerPool(
-            self.context, plain_function(self.suite.init_worker), self.options.timeout
-        )
+        pool = WorkerPool(self.context, self.workers.init_worker, self.options.timeout)
         try:
             with pool, interruptible():
                 # Before the workers start, so that they inherit the
                 # descriptors it diverts (progress.py).
                 if self.progress:
                     self.progress.start(sum(len(task.tests) for task in tasks), self.result)
-                for slot in range(1, self.suite.processes + 1):
-                    self.fresh_workers.add(pool.start(slot, (self.worker_setup,)))
+                for slot in range(1, self.workers.processes + 1):
+                    self.fresh_workers.add(pool.start(slot, (self.workers.setup,)))
                 self.serve(pool)
         except Interrupted as interruption:
             self.end_run(
@@ -205,22 +242,14 @@ class Session:
             if self.result.shouldStop:
                 return
             self.dispatch(pool)
-            for item in pool.receive():
-                if hasattr(item, "kind"):
-                    if item.kind == "done":
-                        # A worker with no task waiting behind this one
-                        # gets its next before this one's outcomes are
-                        # replayed, not after.
-                        self.dispatch(pool)
-                    self.on_message(item)
-                else:
-                    self.on_worker_lost(item, pool)
-                    if self.restarts > self.max_restarts:
-                        self.end_run(
-                            f"Stopping: {self.restarts} workers were lost, more than "
-                            f"--max-worker-restarts {self.max_restarts} allows."
-                        )
-                        return
+            for worker, message in pool.receive():
+                self.handlers[type(message)](worker, message, pool)
+                if self.restarts > self.max_restarts:
+                    self.end_run(
+                        f"Stopping: {self.restarts} workers were lost, more than "
+                        f"--max-worker-restarts {self.max_restarts} allows."
+                    )
+                    return
             if self.progress:
                 self.show_running(pool)
                 self.progress.pump()
@@ -267,44 +296,44 @@ class Session:
         task.worker = worker
         task.dispatched_at = time.monotonic()
         self.order_record.dispatched(worker, task)
-        arguments = (
-            self.suite.runner_class,
-            task.number,
-            unittest.TestSuite(task.tests),
-            # With --reruns, a failure the worker sees may not be the
-            # test's last: the result, which sees only those, stops the
-            # run (serve) instead of the worker its class.
-            self.suite.failfast and self.reruns is None,
-            self.suite.buffer,
-        )
-        pool.send(worker, task, plain_function(self.suite.run_subsuite), arguments)
+        # With --reruns, a failure the worker sees may not be the test's
+        # last: the result, which sees only those, stops the run (serve)
+        # instead of the worker its class.
+        failfast = self.workers.failfast and self.reruns is None
+        pool.send(worker, task, *self.workers.task_call(task, failfast))
 
     def make_way(self, pool, worker, task):
         """A rerun runs in a fresh worker: worker gives its slot to one, which will run task."""
         pool.retire(worker)
         connections.close_all()
-        fresh = pool.start(worker.slot, (replace(self.worker_setup, fresh_databases=True),))
+        fresh = pool.start(worker.slot, (replace(self.workers.setup, fresh_databases=True),))
         self.fresh_workers.add(fresh)
         self.pinned[fresh] = task
 
-    def on_message(self, message):
+    def on_events(self, worker, message, pool):
+        self.replay(self.tasks[message.task_number], message.events)
+
+    def on_left_processes(self, worker, message, pool):
+        self.warn_left_processes(
+            self.tasks[message.task_number], message.starters, message.processes
+        )
+
+    def on_done(self, worker, message, pool):
+        # A worker with no task waiting behind this one gets its next before
+        # this one's outcomes are replayed, not after.
+        self.dispatch(pool)
         task = self.tasks[message.task_number]
-        if message.kind == "events":
-            self.replay(task, message.payload)
-        elif message.kind == "left_processes":
-            self.warn_left_processes(task, *message.payload)
-        elif message.kind == "done":
-            _, events = message.payload
-            self.replay(task, events)
-            task.worker = None
-            self.queue_reruns(task)
-            if (following := message.worker.task) is not None:
-                # It was waiting in the worker's pipe: it starts now, as far
-                # as the parent can tell.
-                following.dispatched_at = time.monotonic()
-            if not task.requeued:
-                elapsed = time.monotonic() - task.dispatched_at
-                self.measured[task.label] = self.measured.get(task.label, 0) + elapsed
+        _, events = message.result
+        self.replay(task, events)
+        task.worker = None
+        self.queue_reruns(task)
+        if (following := worker.task) is not None:
+            # It was waiting in the worker's pipe: it starts now, as far as
+            # the parent can tell.
+            following.dispatched_at = time.monotonic()
+        if not task.requeued:
+            elapsed = time.monotonic() - task.dispatched_at
+            self.measured[task.label] = self.measured.get(task.label, 0) + elapsed
 
     def replay(self, task, events):
         """
@@ -368,7 +397,7 @@ class Session:
     def deliver(self, task, events):
         for event in events:
             name = event[0]
-            self.suite.handle_event(self.result, task.tests, event)
+            self.handle_event(self.result, task.tests, event)
             if name in FAILING_EVENTS:
                 task.failed = True
                 if task.worker is not None:
@@ -415,24 +444,31 @@ class Session:
             test = worker.task.tests[index] if index is not None else None
             self.progress.show_running(worker.slot, test)
 
-    def on_worker_lost(self, lost, pool):
-        worker, task = lost.worker, lost.worker.task
-        if not worker.ready:
-            self.report_start_failure(lost)
-            return
-        self.restarts += 1
+    def on_worker_timed_out(self, worker, lost, pool):
         # A test that outlived --timeout failed, as a test too slow fails an
-        # assertion on its time; a worker that died is an error.
-        outcome = ("addError", WorkerCrashError)
-        if lost.timed_out:
-            how = f"was stopped after {self.options.timeout:g} s (--timeout)"
-            outcome = ("addFailure", TestTimedOut)
-        elif lost.escaped:
-            how = f"was replaced after {lost.escaped[0]} escaped unittest"
+        # assertion on its time.
+        how = f"was stopped after {self.options.timeout:g} s (--timeout)"
+        self.replace_lost(worker, lost, pool, how, ("addFailure", TestTimedOut))
+
+    def on_worker_lost(self, worker, lost, pool):
+        if lost.escaped:
+            how = f"was replaced after {lost.escaped.error_name} escaped unittest"
         else:
             how = f"died ({lost.description})"
+        self.replace_lost(worker, lost, pool, how, ("addError", WorkerCrashError))
+
+    def replace_lost(self, worker, lost, pool, how, outcome):
+        """
+        Report what the lost worker was running, requeue what it had not,
+        and start another in its slot, within the restart limit.
+        """
+        task = worker.task
+        if not worker.ready:
+            self.report_start_failure(worker, lost)
+            return
+        self.restarts += 1
         if lost.left_processes:
-            self.warn_processes_of_lost(lost, task)
+            self.warn_processes_of_lost(worker, lost, task)
         if task is None:
             self.report_error(
                 unittest.suite._ErrorHolder(f"{worker!r}"), f"{worker!r} {how} between tests."
@@ -453,26 +489,26 @@ class Session:
             # A worker killed inside a TransactionTestCase leaves rows behind:
             # its replacement clones its databases afresh.
             connections.close_all()
-            fresh = pool.start(worker.slot, (replace(self.worker_setup, fresh_databases=True),))
+            fresh = pool.start(worker.slot, (replace(self.workers.setup, fresh_databases=True),))
             self.fresh_workers.add(fresh)
 
-    def warn_processes_of_lost(self, lost, task):
+    def warn_processes_of_lost(self, worker, lost, task):
         """A lost worker left processes in its group, which the pool ended."""
         if task is None:
-            culprit = f"{lost.worker!r}"
-        elif (running := lost.worker.running_test()) is not None:
+            culprit = f"{worker!r}"
+        elif (running := worker.running_test()) is not None:
             culprit = task.tests[running].id()
         else:
             culprit = f"the class fixtures of {task.label}"
         count = len(lost.left_processes)
         warnings.warn(
             f"{culprit} left {count} process{'es' if count > 1 else ''} running when "
-            f"{lost.worker!r} was lost: {describe(lost.left_processes)}. They were ended.",
+            f"{worker!r} was lost: {describe(lost.left_processes)}. They were ended.",
             LeftProcessesWarning,
             stacklevel=2,
         )
 
-    def report_start_failure(self, lost):
+    def report_start_failure(self, worker, lost):
         """
         A worker that fails before its first task would fail the same way
         again: the run stops rather than replace it, and reports the first
@@ -488,10 +524,10 @@ class Session:
                 "own output, above, may."
             )
         self.report_error(
-            unittest.suite._ErrorHolder(f"{lost.worker!r}"),
-            f"{lost.worker!r} failed to start. {why}",
+            unittest.suite._ErrorHolder(f"{worker!r}"),
+            f"{worker!r} failed to start. {why}",
         )
-        self.end_run(f"Stopping: {lost.worker!r} failed to start.")
+        self.end_run(f"Stopping: {worker!r} failed to start.")
 
     def report_lost_task(self, task, worker, how, details, outcome):
         """

@@ -18,8 +18,13 @@ from django.test import runner as upstream
 from .. import caches
 from ..start_method import keep_forkserver_socket_short, starts_fresh
 from . import databases, outcomes, parity
-from .session import RunOptions, Session, plain_function
+from .session import RunOptions, Session, Workers
 from .worker import WorkerSetup, init_worker, run_subsuite
+
+
+def plain_function(attribute):
+    """A function stored on the suite's class comes back bound; workers need it plain."""
+    return getattr(attribute, "__func__", attribute)
 
 
 class ParallelTestSuite(upstream.ParallelTestSuite):
@@ -49,12 +54,22 @@ class ParallelTestSuite(upstream.ParallelTestSuite):
             databases.one_worker_clones(self.used_aliases) if self.one_worker else nullcontext()
         )
         with clones:
+            workers = Workers(
+                processes=self.processes,
+                init_worker=plain_function(self.init_worker),
+                setup=self.worker_setup(),
+                run_subsuite=plain_function(self.run_subsuite),
+                runner_class=self.runner_class,
+                failfast=self.failfast,
+                buffer=self.buffer,
+            )
             session = Session(
-                self,
+                self.subsuites,
+                workers,
+                self.handle_event,
                 result,
                 self.options,
                 multiprocessing.get_context(),
-                self.worker_setup(),
                 progress,
             )
             session.run()
