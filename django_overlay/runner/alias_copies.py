@@ -3,14 +3,14 @@ An alias's test database copied from another alias's, instead of migrated,
 when migrating it would give the same database.
 
 Django's own suite has two aliases on one server, default and other, routed
-alike: upstream migrates other from scratch (about 28 s on PostgreSQL, 44 s
-on MariaDB) to get default's schema again. While upstream's setup_databases()
+alike: upstream migrates other from scratch (28 to 44 s on the servers of
+docs/benchmarks.md) to get default's schema again. While upstream's setup_databases()
 creates the test databases, in its order (dependencies first, mirrors left
 alone), create_test_db() of an alias that would be migrated exactly as an
 alias whose test database it just made copies that one, on backends that
 answer can_copy_test_databases, with the backend's copy_test_db()
-(backends/base.py: CREATE DATABASE ... TEMPLATE on PostgreSQL, the MySQL
-backend's copy in the server, SQLite's backup()), checks the copy, and does
+(each backend's own way of copying inside the server or the file, see
+backends/base.py), checks the copy, and does
 the rest of what upstream's create_test_db() does after migrate: serializing
 when asked (Django 5.2 asks here; 6.0+ serializes every alias afterwards,
 copies included), createcachetable, and Django's own suite's expected
@@ -18,7 +18,7 @@ failures.
 
 Migrated exactly as the source: same ENGINE, HOST, PORT, USER and OPTIONS;
 TEST settings equal but for NAME and DEPENDENCIES (CHARSET, COLLATION,
-TEMPLATE, MIGRATE); not a mirror; for SQLite both files or both in memory;
+TEMPLATE, MIGRATE); not a mirror; both in memory or neither (is_test_db_in_memory);
 and the routers decide alike. Routers are arbitrary code, and what migrate
 asks them depends on each operation of each migration, with historical
 models; asking exactly that would cost most of a migrate. So the copy is

@@ -9,7 +9,8 @@ makes the aliases' own test databases, then the clones of every alias are
 made together by at most as many threads as there are workers, each thread on
 a connection of its own: the server does the copying, and it has cores and
 disks to spare while one statement runs. Teardown drops every database
-concurrently too, PostgreSQL's all at once (see drop_threads()).
+concurrently too, all at once where the backend asks for it (see
+drop_threads()).
 
 The clones are made after setup_databases() has serialized the aliases'
 contents rather than before it: serializing only reads, and nothing else
@@ -17,8 +18,8 @@ touches a test database in between, so the clones hold the same data.
 
 Only backends that answer can_clone_databases_concurrently (backends/base.py)
 are cloned concurrently: their cloning needs nothing but its own connection.
-Oracle builds a worker's schema through the alias's own connection, and a
-third-party backend may do anything, so those are cloned one after the other,
+A backend that builds a worker's schema through the alias's own connection,
+or a third-party backend that may do anything, is cloned one after the other,
 as upstream does.
 
 Before anything is created, the names of the test databases and of their
@@ -154,9 +155,9 @@ def drop_databases(drops, parallel):
 def drop_threads(features, drops, parallel):
     """
     How many of a backend's databases to drop at once: all of them where the
-    backend answers drops_test_databases_together (PostgreSQL, whose drops
-    share a checkpoint), else as many as there are workers (measured on
-    MariaDB, see the MySQL backend; on SQLite removing a file is cheap).
+    backend answers drops_test_databases_together (where drops share a
+    checkpoint), else as many as there are workers (the backends' flags say
+    what was measured).
     """
     if features.drops_test_databases_together:
         return drops

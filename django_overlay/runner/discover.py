@@ -253,8 +253,8 @@ def init(
 ):
     """
     Apply the requested start method before anything asks for it: the
-    management command and the SQLite backend decide how to create worker
-    databases from multiprocessing's default.
+    management command and the file-based backends decide how to create
+    worker databases from multiprocessing's default.
     """
     if isinstance(shard, str):
         # call_command() and runtests.py pass the option's text.

@@ -5,7 +5,7 @@ the test command), and nothing left behind.
 Upstream meets these with a traceback, or worse:
 
 - A server that cannot be reached: some 200 lines of chained tracebacks,
-  whose last line, for MariaDB, names neither the host nor the port. Each
+  whose last line, for some drivers, names neither the host nor the port. Each
   server is connected to once before anything is created (check_servers()),
   and one that refuses is one line naming the alias, the vendor, the host,
   the port and the driver's message; the test command shows the traceback
@@ -71,8 +71,8 @@ def check_servers(planned):
         tried.add(server)
         try:
             with warnings.catch_warnings():
-                # PostgreSQL warns that it will try the alias's own database
-                # instead of "postgres"; the line below says what went wrong.
+                # A backend may warn that it will try another database
+                # instead; the line below says what went wrong.
                 warnings.simplefilter("ignore", RuntimeWarning)
                 with connection._nodb_cursor():
                     pass

@@ -7,10 +7,11 @@ After migrating an alias's test database, the run keeps a copy of it, named
 after the fingerprint of everything that decided what migrate made
 (runner/schema_fingerprint.py). A later run whose fingerprint is the same
 clones that copy instead of migrating, with the machinery that makes the
-workers' clones: CREATE DATABASE ... TEMPLATE on PostgreSQL, SQLite's
-backup() from a file in the overlay's cache directory. Anything changed
+workers' clones (each backend's store, backends/schema_templates/: a
+template database on a server, a file in the overlay's cache directory
+for a file-based database). Anything changed
 migrates, and says in one line what changed; the new template is kept beside
-the older ones, of which the newest KEPT_TEMPLATES per alias stay (SQLite's:
+the older ones, of which the newest KEPT_TEMPLATES per alias stay (files:
 the newest used). --drop-schema-templates drops them all first.
 
 Two runs may build the same template at once (on a server, templates are
