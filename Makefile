@@ -19,11 +19,12 @@ RUNTESTS := $(PYTHON) runtests.py --start-method spawn --parallel 2 --noinput
 # Django's test_sqlite is the suite's default; the others are tests/settings/.
 SETTINGS := $(if $(filter sqlite,$(DB)),,--settings $(DB))
 # The parts of Django's suite that exercise the parallel runner, test database
-# creation and cloning, and what workers share (caches, autoreload, checks).
+# creation and cloning, and what workers share (caches, autoreload, checks),
+# and dbshell, whose tests look at a worker's Ctrl-C handler.
 # Not test_runner_apps: its apps fail on purpose, for test_runner to run.
 SUBSET := test_runner backends servers test_utils \
 	transactions transaction_hooks check_framework contenttypes_tests \
-	utils_tests.test_autoreload multiple_database m2m_through cache
+	utils_tests.test_autoreload multiple_database m2m_through cache dbshell
 
 # Debian packages the venv builds against: mysqlclient needs MariaDB's client
 # library and pkg-config, pylibmc (from Django's test requirements)

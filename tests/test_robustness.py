@@ -640,6 +640,25 @@ def test_worker_kept_alive_by_a_thread_is_named_with_its_test(sample, start_meth
     assert run.leftovers == []
 
 
+def test_a_warning_made_an_error_does_not_end_the_run(sample):
+    """
+    Django's own runtests.py turns every RuntimeWarning into an error: the
+    warning that a worker kept alive by a thread was killed is printed as
+    that error, and the run still ends with its summary. Raised, it ended
+    Django's whole suite on PostgreSQL before the summary.
+    """
+    run = run_cases(sample, ["thread"], env={"PYTHONWARNINGS": "error::RuntimeWarning"})
+
+    run.assert_succeeded()
+    assert re.search(
+        r"^WorkerKilledAtExitWarning \(an error by the warnings filter\): worker [12] "
+        r"\(pid \d+\) had not exited 5 s after the end of the run, and was killed: ",
+        run.stderr,
+        re.M,
+    ), run.output
+    assert run.leftovers == []
+
+
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="looks for the processes in /proc")
 @pytest.mark.parametrize(
     "interrupt",

@@ -67,6 +67,11 @@ STARTING_SECONDS = 60
 # How long a worker told to stop, or that hung up, has to exit before it is
 # killed: Python waits for the threads that are not daemons first.
 EXIT_SECONDS = 5
+# How much longer a worker told to stop at the end of the run has when it said
+# no thread holds it: it is finalizing its interpreter, which after thousands
+# of test modules (Django's own suite, spawned workers) took longer than
+# EXIT_SECONDS on a loaded machine, and killing it would name no culprit.
+FINALIZING_SECONDS = 60
 
 
 # Windows ends a process that faults with an NTSTATUS code as its exit code;
@@ -117,13 +122,14 @@ def wait_for_any(handles, timeout):
 @dataclass
 class KilledAtExit:
     """
-    A worker told to stop at the end of the run that had not exited a few
-    seconds later, and the threads it said it was waiting for: (name, (task
+    A worker told to stop at the end of the run that had not exited after
+    `waited` seconds, and the threads it said it was waiting for: (name, (task
     number, index of the test or None for the class) or None for its setup).
     """
 
     worker: "Worker"
     threads: list
+    waited: float
 
 
 class Worker:
@@ -422,9 +428,14 @@ class WorkerPool:
                 worker.process.terminate()
         for worker in self.workers.values():
             worker.process.join(timeout=EXIT_SECONDS)
+            if worker.process.is_alive() and worker.slot in told_to_stop:
+                waited = EXIT_SECONDS
+                if not (threads := self._threads_at_exit(worker)):
+                    worker.process.join(timeout=FINALIZING_SECONDS)
+                    waited += FINALIZING_SECONDS
+                if worker.process.is_alive():
+                    self.killed_at_exit.append(KilledAtExit(worker, threads, waited))
             if worker.process.is_alive():
-                if worker.slot in told_to_stop:
-                    self.killed_at_exit.append(KilledAtExit(worker, self._threads_at_exit(worker)))
                 worker.process.kill()
                 worker.process.join()
             worker.connection.close()

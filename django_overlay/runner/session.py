@@ -22,6 +22,7 @@ an idle one.
 """
 
 import signal
+import sys
 import threading
 import time
 import unittest
@@ -36,7 +37,7 @@ from . import durations
 from .left_threads import WorkerKilledAtExitWarning
 from .order_record import OrderRecord
 from .outcomes import RunInterrupted, TestTimedOut, WorkerCrashError, crash_error
-from .pool import EXIT_SECONDS, WorkerPool
+from .pool import WorkerPool
 from .process_groups import LeftProcessesWarning, describe
 from .protocol import Done, Events, LeftProcesses, WorkerLost, WorkerTimedOut
 from .reruns import RERUN_EVENTS, Reruns, announce, attempts_of
@@ -117,6 +118,20 @@ def tests(count):
 
 def listed(not_run):
     return "\n".join(f"  {test.id()}" for test in not_run)
+
+
+def warn(message, category):
+    """
+    Issue one of the run's warnings about what its tests left behind. A filter
+    may turn it into an error (Django's own runtests.py does so for every
+    RuntimeWarning): raised here, in the middle of the run or at its end, it
+    would end the run before its summary, so it is printed as that error
+    instead, and the run goes on.
+    """
+    try:
+        warnings.warn(message, category, stacklevel=3)
+    except category as error:
+        print(f"{category.__name__} (an error by the warnings filter): {error}", file=sys.stderr)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -412,11 +427,10 @@ class Session:
         """A class left processes running: named with the tests that may have started them."""
         names = [task.tests[index].id() if index is not None else task.label for index in starters]
         count = len(processes)
-        warnings.warn(
+        warn(
             f"{' or '.join(names)} left {count} process{'es' if count > 1 else ''} "
             f"running: {describe(processes)}. They end with {task.worker!r}.",
             LeftProcessesWarning,
-            stacklevel=2,
         )
 
     def warn_killed_at_exit(self, killed):
@@ -427,11 +441,10 @@ class Session:
             else f"{self.thread_starter(*starter)} left thread {name!r} running"
             for name, starter in killed.threads
         )
-        warnings.warn(
-            f"{killed.worker!r} had not exited {EXIT_SECONDS:g} s after the end of the run, "
+        warn(
+            f"{killed.worker!r} had not exited {killed.waited:g} s after the end of the run, "
             f"and was killed{f': {left}' if left else ''}.",
             WorkerKilledAtExitWarning,
-            stacklevel=2,
         )
 
     def thread_starter(self, number, index):
@@ -501,11 +514,10 @@ class Session:
         else:
             culprit = f"the class fixtures of {task.label}"
         count = len(lost.left_processes)
-        warnings.warn(
+        warn(
             f"{culprit} left {count} process{'es' if count > 1 else ''} running when "
             f"{worker!r} was lost: {describe(lost.left_processes)}. They were ended.",
             LeftProcessesWarning,
-            stacklevel=2,
         )
 
     def report_start_failure(self, worker, lost):

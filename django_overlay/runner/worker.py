@@ -89,9 +89,13 @@ def serve(connection, position, worker_id, initializer, initargs, timeout, stack
         # Ctrl-C (and Ctrl-Break on Windows) reaches the whole console, and
         # a signal to the parent's process group still reaches a worker that
         # has no group of its own; the parent decides what stops, and ends a
-        # worker with SIGTERM, whose handler a forked worker inherited.
+        # worker with SIGTERM, whose handler a forked worker inherited. A
+        # handler that does nothing rather than SIG_IGN: tests may check that
+        # Ctrl-C is not ignored where upstream's workers leave it alone
+        # (Django's dbshell tests do), and the processes tests start do not
+        # inherit it.
         for signum in INTERRUPTS:
-            signal.signal(signum, signal.SIG_IGN)
+            signal.signal(signum, _interrupt_left_to_parent)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if timeout is not None:
             StepWatchdog(lambda: position[SINCE], timeout, stacks_path)
@@ -119,6 +123,10 @@ def serve(connection, position, worker_id, initializer, initargs, timeout, stack
     # them if it has to kill it.
     if threads := _thread_watch.left_threads():
         _send(connection, ThreadsAtExit(threads))
+
+
+def _interrupt_left_to_parent(signum, frame):
+    """Ctrl-C in a worker: nothing; the parent stops the run and ends the workers."""
 
 
 def report_escape(connection, number, error):
