@@ -503,6 +503,10 @@ PATCHES = (
     # Names the overlay's flush asks the backends (they are new: uninstall()
     # removes them again).
     Patch(
+        "django.db.backends.base.operations:BaseDatabaseOperations.existing_table_names",
+        "django_overlay.flush.base:existing_table_names",
+    ),
+    Patch(
         "django.db.backends.base.operations:BaseDatabaseOperations.tables_flushed",
         "django_overlay.flush.base:tables_flushed",
         upstream=("0012",),
@@ -524,6 +528,11 @@ PATCHES = (
     Patch(
         "django.db.backends.postgresql.operations:DatabaseOperations.sql_flush_with_rows",
         "django_overlay.flush.postgresql:sql_flush_with_rows",
+        when_imported=True,
+    ),
+    Patch(
+        "django.db.backends.mysql.operations:DatabaseOperations.existing_table_names",
+        "django_overlay.flush.mysql:existing_table_names",
         when_imported=True,
     ),
     Patch(

@@ -453,3 +453,31 @@ def test_sqlite_snapshot_is_exact(use_databases, overlay, monkeypatch):
     finally:
         test_utils.teardown_databases(old_config, verbosity=0, parallel=WORKERS)
     assert not os.path.exists(snapshot_name)
+
+
+def test_mariadb_creates_the_tables_over_several_connections(use_databases, overlay, monkeypatch):
+    """Each clone's three tables are created over TABLE_CONNECTIONS (here 2) connections."""
+    from django.db.backends.mysql.base import CursorWrapper
+
+    server = MariaDBServer()
+    server.made = []
+    creating = {}
+    execute = CursorWrapper.execute
+
+    def record(wrapper, query, args=None):
+        if query.startswith("CREATE TABLE"):
+            wrapper.cursor.execute("SELECT DATABASE(), CONNECTION_ID()")
+            target, connection_id = wrapper.cursor.fetchone()
+            creating.setdefault(target, set()).add(connection_id)
+        return execute(wrapper, query, args)
+
+    monkeypatch.setattr(CursorWrapper, "execute", record)
+    monkeypatch.setattr(overlay_mysql, "TABLE_CONNECTIONS", 2)
+    try:
+        _described, left = cloned(server, use_databases, f"overlay_connections_{PID}")
+    finally:
+        for name in server.made:
+            server.drop(name)
+    assert len(creating) == WORKERS
+    assert [len(ids) for ids in creating.values()] == [2] * WORKERS
+    assert left == set()

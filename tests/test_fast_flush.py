@@ -21,7 +21,7 @@ import re
 
 import pytest
 
-from db_fixtures import django_settings, overlay  # noqa: F401
+from db_fixtures import PID, django_settings, overlay, server_settings, use_databases  # noqa: F401
 
 DATABASES = ["sqlite-memory", "postgresql", "mariadb"]
 # The tables the overlay truncates on PostgreSQL at every flush, as upstream:
@@ -80,6 +80,37 @@ def test_flush_empties_only_tables_with_rows(sample, tmp_path, database):
         emptied = tables_emptied(line["statements"])
         assert emptied, line["test"]
         assert emptied <= with_rows, (line["test"], sorted(emptied - with_rows))
+
+
+def test_mariadb_lists_the_tables_upstreams_listing_gives(use_databases, overlay):
+    """The flush's SHOW FULL TABLES leaves out the views and sequences upstream leaves out."""
+    import MySQLdb
+    from django.db import connection
+
+    settings = server_settings("mariadb")
+    name = f"overlay_flush_tables_{PID}"
+    server = MySQLdb.connect(
+        host=settings["HOST"], port=int(settings["PORT"]), user=settings["USER"], autocommit=True
+    )
+    try:
+        cursor = server.cursor()
+        cursor.execute(f"CREATE DATABASE `{name}`")
+        cursor.execute(f"USE `{name}`")
+        for statement in [
+            "CREATE TABLE book (id int PRIMARY KEY)",
+            "CREATE TABLE author (id int PRIMARY KEY)",
+            "CREATE VIEW book_view AS SELECT id FROM book",
+            "CREATE SEQUENCE book_numbers",
+        ]:
+            cursor.execute(statement)
+        use_databases({"default": {**settings, "NAME": name}})
+        assert sorted(connection.ops.existing_table_names()) == ["author", "book"]
+        assert sorted(connection.ops.existing_table_names()) == sorted(
+            connection.introspection.table_names(include_views=False)
+        )
+    finally:
+        server.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+        server.close()
 
 
 @pytest.mark.parametrize("database", ["postgresql"], indirect=True)

@@ -22,6 +22,11 @@ DELETE fires, on backends whose flush deletes rows; None where it truncates.
 """
 
 
+def existing_table_names(self):
+    """The database's tables, not views: introspection.table_names(include_views=False)."""
+    return self.connection.introspection.table_names(include_views=False)
+
+
 def tables_flushed(self, tables, *, allow_cascade=False):
     """The tables that sql_flush(tables, allow_cascade=...) empties."""
     return list(tables)
