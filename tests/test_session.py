@@ -244,3 +244,27 @@ def test_ctrl_c_names_what_ran_and_what_did_not(monkeypatch, tmp_path, processes
     [(test, text)] = result.errors
     assert "RunInterrupted: The run was interrupted (Ctrl-C). Then worker 1 was running" in text
     assert "6 tests did not run." in text
+
+
+def one_test_each():
+    """Tasks of one test each: enough of them that a second waits behind the first."""
+    return [[test] for test in instances_of(Sample) + instances_of(Other)]
+
+
+def test_a_task_waiting_behind_a_lost_workers_goes_back_in_the_queue(monkeypatch, tmp_path):
+    pool = FakePool(crashes={"test_a"})
+    result = run(monkeypatch, tmp_path, pool, one_test_each())
+
+    assert pool.started == [1, 1]
+    assert list(errors(result)) == ["test_a"]
+    # test_b, sent to wait behind test_a, ran on the replacement.
+    assert result.testsRun == 6
+
+
+def test_ctrl_c_names_a_task_waiting_behind_a_running_one(monkeypatch, tmp_path):
+    pool = FakePool(interrupt_at=1)
+    result = run(monkeypatch, tmp_path, pool, one_test_each())
+
+    [(test, text)] = result.errors
+    assert f"Then worker 1 was running {Sample.__module__}.Sample.test_a. 6 tests" in text
+    assert f"  {Sample.__module__}.Sample.test_b\n" in text

@@ -36,7 +36,7 @@ A run in an order of its own (--shuffle, --reverse) keeps it.
 
 import statistics
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # Time per test assumed when nothing has been measured yet: only the order
 # matters, so any positive number does.
@@ -66,7 +66,6 @@ class Task:
     # With --reruns: the events of the test being replayed, held until it
     # stops, when the session knows whether it will run again.
     held: list | None = None
-    worker: object = field(default=None, repr=False)
 
 
 def class_label(test):

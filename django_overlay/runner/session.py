@@ -201,6 +201,9 @@ class Session:
         # each fresh worker started for one is to run.
         self.fresh_workers = set()
         self.pinned = {}
+        # The workers that still had tasks when the run ended
+        # (noting_busy_workers).
+        self.stopped_busy = []
         # What the pool passes on, by type: handler(worker, message, pool).
         self.handlers = {
             Events: self.on_events,
@@ -222,7 +225,7 @@ class Session:
         connections.close_all()
         pool = WorkerPool(self.context, self.workers.init_worker, self.options.timeout)
         try:
-            with pool, interruptible():
+            with pool, self.noting_busy_workers(pool), interruptible():
                 # Before the workers start, so that they inherit the
                 # descriptors it diverts (progress.py).
                 if self.progress:
@@ -231,8 +234,10 @@ class Session:
                     self.fresh_workers.add(pool.start(slot, (self.workers.setup,)))
                 self.serve(pool)
         except Interrupted as interruption:
+            under_way = self.tests_under_way(self.stopped_busy)
             self.end_run(
-                f"The run was interrupted ({interruption}).{self.tests_under_way()}",
+                f"The run was interrupted ({interruption}).{under_way}",
+                self.stopped_busy,
                 RunInterrupted,
             )
         finally:
@@ -252,6 +257,19 @@ class Session:
                 f"that rerun them serially: {order_path}"
             )
 
+    @contextmanager
+    def noting_busy_workers(self, pool):
+        """
+        Note the workers that still have tasks as the run ends, before the
+        pool stops them and forgets them: what their tasks did not report is
+        still the run's to name (tests_under_way, end_run, finish_reruns).
+        The pool owns the link between a task and its worker (Worker.tasks).
+        """
+        try:
+            yield
+        finally:
+            self.stopped_busy = [worker for worker in pool.workers.values() if worker.tasks]
+
     def serve(self, pool):
         while self.schedule or pool.busy() or self.reruns_pending():
             if self.result.shouldStop:
@@ -262,7 +280,8 @@ class Session:
                 if self.restarts > self.max_restarts:
                     self.end_run(
                         f"Stopping: {self.restarts} workers were lost, more than "
-                        f"--max-worker-restarts {self.max_restarts} allows."
+                        f"--max-worker-restarts {self.max_restarts} allows.",
+                        pool.workers.values(),
                     )
                     return
             if self.progress:
@@ -308,7 +327,6 @@ class Session:
 
     def hand_out(self, pool, worker, task):
         self.fresh_workers.discard(worker)
-        task.worker = worker
         task.dispatched_at = time.monotonic()
         self.order_record.dispatched(worker, task)
         # With --reruns, a failure the worker sees may not be the test's
@@ -326,11 +344,11 @@ class Session:
         self.pinned[fresh] = task
 
     def on_events(self, worker, message, pool):
-        self.replay(self.tasks[message.task_number], message.events)
+        self.replay(worker, self.tasks[message.task_number], message.events)
 
     def on_left_processes(self, worker, message, pool):
         self.warn_left_processes(
-            self.tasks[message.task_number], message.starters, message.processes
+            worker, self.tasks[message.task_number], message.starters, message.processes
         )
 
     def on_done(self, worker, message, pool):
@@ -339,8 +357,7 @@ class Session:
         self.dispatch(pool)
         task = self.tasks[message.task_number]
         _, events = message.result
-        self.replay(task, events)
-        task.worker = None
+        self.replay(worker, task, events)
         self.queue_reruns(task)
         if (following := worker.task) is not None:
             # It was waiting in the worker's pipe: it starts now, as far as
@@ -350,46 +367,47 @@ class Session:
             elapsed = time.monotonic() - task.dispatched_at
             self.measured[task.label] = self.measured.get(task.label, 0) + elapsed
 
-    def replay(self, task, events):
+    def replay(self, worker, task, events):
         """
-        Replay a worker's events into the result, as upstream's handle_event()
-        does; with --reruns, each test's together once it has stopped.
+        Replay the events of worker's task into the result, as upstream's
+        handle_event() does; with --reruns, each test's together once it has
+        stopped. The worker is passed, not looked up: the pool has dropped
+        it from its workers when it is lost, and its task from its tasks
+        when the task is done, before the events are replayed.
         """
         if self.reruns is None:
-            self.deliver(task, events)
+            self.deliver(worker, task, events)
             return
         for event in events:
             if task.held is not None:
                 task.held.append(event)
                 if event[0] == "stopTest":
                     held, task.held = task.held, None
-                    self.test_ended(task, held)
+                    self.test_ended(worker, task, held)
             elif event[0] == "startTest":
                 task.held = [event]
             else:
                 # Class and module fixtures' outcomes, not rerun.
-                self.deliver(task, [event])
+                self.deliver(worker, task, [event])
 
-    def test_ended(self, task, events):
+    def test_ended(self, worker, task, events):
         """A test's events, with --reruns: held back while it may run again, else replayed."""
         index = events[0][1]
         test = task.tests[index]
         if any(event[0] in RERUN_EVENTS for event in events) and self.reruns.may_rerun(test):
-            self.hold(task, index, test, events)
+            self.hold(worker, task, index, test, events)
             return
         history = self.reruns.final(test, any(event[0] in FAILING_EVENTS for event in events))
         if history is not None and (add_reruns := getattr(self.result, "addReruns", None)):
             add_reruns(test, [attempt for attempts in history.attempts for attempt in attempts])
-        self.deliver(task, events)
+        self.deliver(worker, task, events)
 
-    def hold(self, task, index, test, events):
-        worker = task.worker
+    def hold(self, worker, task, index, test, events):
         # Other classes, whose leftovers the rerun in a fresh worker escapes.
-        ran_behind_others = worker is not None and bool(self.order_record.ran_before(worker, task))
+        ran_behind_others = bool(self.order_record.ran_before(worker, task))
         attempts = attempts_of(events, lambda err: self.result._exc_info_to_string(err, test))
         number = self.reruns.hold(test, task, events, attempts, ran_behind_others)
-        if worker is not None:
-            self.order_record.failed(worker, task, test)
+        self.order_record.failed(worker, task, test)
         task.finished = index + 1
         self.rerun_after.setdefault(task.number, []).append(test)
         announce(self.result, test, attempts, number, self.reruns.limit)
@@ -401,35 +419,44 @@ class Session:
     def finish_reruns(self):
         """
         Outcomes held for reruns that did not end (the run stopped first) are
-        the tests' outcomes; then what the reruns found.
+        the tests' outcomes; then what the reruns found. A held outcome's
+        task may be done, or lost with its worker, or have been under way
+        when the run stopped.
         """
+        had = {task: worker for worker in self.stopped_busy for task in worker.tasks}
         for task, events in self.reruns.unfinished():
-            self.deliver(task, events)
+            self.deliver(had.get(task), task, events)
         self.pinned.clear()
         for line in self.reruns.summary(lambda test: self.order_record.command(test.id())):
             self.result.stream.writeln(line)
 
-    def deliver(self, task, events):
+    def deliver(self, worker, task, events):
+        """
+        Pass events of worker's task to the result; the order record and the
+        progress display hear of them too, unless worker is None: an outcome
+        held for a rerun, replayed as the run ends (finish_reruns), whose
+        task was done or lost with its worker by then.
+        """
         for event in events:
             name = event[0]
             self.handle_event(self.result, task.tests, event)
             if name in FAILING_EVENTS:
                 task.failed = True
-                if task.worker is not None:
-                    self.order_record.failed(task.worker, task, task.tests[event[1]])
+                if worker is not None:
+                    self.order_record.failed(worker, task, task.tests[event[1]])
             elif name == "stopTest":
                 task.finished = event[1] + 1
-                if self.progress and task.worker is not None:
-                    self.progress.test_stopped(task.worker.slot, task.failed)
+                if self.progress and worker is not None:
+                    self.progress.test_stopped(worker.slot, task.failed)
                 task.failed = False
 
-    def warn_left_processes(self, task, starters, processes):
+    def warn_left_processes(self, worker, task, starters, processes):
         """A class left processes running: named with the tests that may have started them."""
         names = [task.tests[index].id() if index is not None else task.label for index in starters]
         count = len(processes)
         warn(
             f"{' or '.join(names)} left {count} process{'es' if count > 1 else ''} "
-            f"running: {describe(processes)}. They end with {task.worker!r}.",
+            f"running: {describe(processes)}. They end with {worker!r}.",
             LeftProcessesWarning,
         )
 
@@ -477,7 +504,7 @@ class Session:
         """
         task = worker.task
         if not worker.ready:
-            self.report_start_failure(worker, lost)
+            self.report_start_failure(worker, lost, pool)
             return
         self.restarts += 1
         if lost.left_processes:
@@ -488,11 +515,9 @@ class Session:
             )
         else:
             self.report_lost_task(task, worker, how, details_section(lost), outcome)
-            task.worker = None
             self.queue_reruns(task)
         for waiting in reversed(worker.tasks[1:]):
             # Never begun: back in the queue as they were.
-            waiting.worker = None
             self.schedule.requeue(waiting)
         self.fresh_workers.discard(worker)
         if (pinned := self.pinned.pop(worker, None)) is not None:
@@ -520,7 +545,7 @@ class Session:
             LeftProcessesWarning,
         )
 
-    def report_start_failure(self, worker, lost):
+    def report_start_failure(self, worker, lost, pool):
         """
         A worker that fails before its first task would fail the same way
         again: the run stops rather than replace it, and reports the first
@@ -539,7 +564,7 @@ class Session:
             unittest.suite._ErrorHolder(f"{worker!r}"),
             f"{worker!r} failed to start. {why}",
         )
-        self.end_run(f"Stopping: {worker!r} failed to start.")
+        self.end_run(f"Stopping: {worker!r} failed to start.", pool.workers.values())
 
     def report_lost_task(self, task, worker, how, details, outcome):
         """
@@ -585,6 +610,7 @@ class Session:
         message += details
         event, error_class = outcome
         self.replay(
+            worker,
             task,
             [
                 ("startTest", running),
@@ -600,23 +626,25 @@ class Session:
         event, error_class = outcome
         getattr(self.result, event)(test, crash_error(message, error_class))
 
-    def tests_under_way(self):
-        """The tests running now, named: a hung one is often why a run is interrupted."""
+    def tests_under_way(self, workers):
+        """The tests workers are running, named: a hung one is often why a run is interrupted."""
         running = [
-            f"{task.worker!r} was running {task.tests[index].id()}"
-            for task in self.tasks.values()
-            if task.worker is not None
-            and task is task.worker.task
-            and (index := task.worker.running_test()) is not None
+            f"{worker!r} was running {worker.task.tests[index].id()}"
+            for worker in sorted(workers, key=lambda worker: worker.task.number)
+            if (index := worker.running_test()) is not None
         ]
         return f" Then {'; '.join(running)}." if running else ""
 
-    def end_run(self, reason, error_class=WorkerCrashError):
-        """Report, by name, what will not run, so that an incomplete run fails."""
+    def end_run(self, reason, workers, error_class=WorkerCrashError):
+        """
+        Report, by name, what will not run, so that an incomplete run fails:
+        what the schedule still has, then the tests of workers' tasks not
+        reported yet, in the order the tasks were made.
+        """
         not_run = self.schedule.pending_tests() if self.schedule else []
-        for task in self.tasks.values():
-            if task.worker is not None:
-                not_run += task.tests[task.finished :]
+        under_way = [task for worker in workers for task in worker.tasks]
+        for task in sorted(under_way, key=lambda task: task.number):
+            not_run += task.tests[task.finished :]
         message = f"{reason} {tests(len(not_run))} did not run."
         if len(not_run) > NOT_RUN_LISTED:
             # Beside the durations file, which a user knows where to find.
