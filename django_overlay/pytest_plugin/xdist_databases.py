@@ -116,6 +116,9 @@ def _migrate_ahead(session, lock, templates, worker_ids, *, verbosity, keepdb, u
     try:
         with unblocked():
             _migrate(session, templates, verbosity=verbosity, keepdb=keepdb)
+            # PostgreSQL copies no template that has a session.
+            for connection in connections.all():
+                connection.close()
             _clone_ahead(session, templates, worker_ids, verbosity=verbosity)
     except Exception:
         # Not the run's error yet: with no template recorded the first worker
