@@ -18,14 +18,34 @@ ratio plugin / upstream:
     postgresql -n 2 runs=5 setup: upstream=...s plugin=...s ratio=...
         session: upstream=...s plugin=...s ratio=...
 
+The first database test's time is taken inside the test, after pytest-django
+has set up the worker's database; pytest's start is taken just before the
+subprocess starts, so both sides pay Python's start-up and collection. The
+overlay is byte-compiled first, as pip compiles an installed package (and
+Django): the runs themselves write no bytecode.
+
+--reuse-schema times the plugin's second run with --reuse-schema: an untimed
+run keeps the schema's template first, and an untimed run with
+--drop-schema-templates drops it at the end; pytest-django alone migrates as
+in every run. --phases prints, per mode and process (the controller, gw0,
+...), when each step was reached, medians in seconds from pytest's start:
+the process started, the project's conftest was imported, configure,
+sessionstart, collection finished, the first test's setup, django_db_setup
+started and ended, with the plugin the migrate's start and end (in the
+process that migrated) and the cloning's start, and the first test's call.
+
 Test databases are named pytest_setup_bench_<pid> (test_..._gw<N>) and
-dropped by the sessions; SQLite's live in the temporary directory.
+dropped by the sessions; SQLite's, and SQLite's schema templates, live in the
+temporary directory.
 
     python bench/pytest_setup.py [--backends sqlite postgresql mariadb]
-                                 [--workers 2 4] [--runs 5]
+                                 [--workers 2 4] [--runs 5] [--reuse-schema]
+                                 [--phases]
 """
 
 import argparse
+import compileall
+import json
 import os
 import shutil
 import statistics
@@ -105,18 +125,139 @@ def test_database(number, worker_id):
 """
 
 
+# With --phases: when each process reached each step, in phases-<worker>.json.
+CONFTEST = """\
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+_marks = {}
+_PHASES = os.environ.get("BENCH_PHASES")
+
+
+def _process_start():
+    # Field 22 of /proc/self/stat: clock ticks from boot to the process's start.
+    with open("/proc/self/stat") as stat:
+        ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
+    age = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+    return time.time() - age
+
+
+def mark(name):
+    _marks.setdefault(name, time.time())
+
+
+if _PHASES:
+    _marks["process"] = _process_start()
+    mark("conftest")
+
+
+def _write(config):
+    worker = getattr(config, "workerinput", {}).get("workerid", "controller")
+    Path(os.environ["BENCH_ROOT"], f"phases-{worker}.json").write_text(json.dumps(_marks))
+
+
+def pytest_configure(config):
+    if not _PHASES:
+        return
+    mark("configure")
+    if config.getoption("django_overlay", None):
+        from django_overlay.pytest_plugin import xdist_databases
+
+        databases = xdist_databases.databases
+        original_record = xdist_databases._record
+
+        class Databases:
+            # The module's setup_databases() wrapped, under another name:
+            # the overlay finds its original by the function's identity.
+            def __getattr__(self, name):
+                return getattr(databases, name)
+
+            def setup_databases(self, *args, **kwargs):
+                mark("migrate_start")
+                try:
+                    return databases.setup_databases(*args, **kwargs)
+                finally:
+                    mark("migrate_end")
+
+        def record(path, content):
+            if path.name.startswith("clones-"):
+                mark("clone_start")
+            return original_record(path, content)
+
+        xdist_databases.databases = Databases()
+        xdist_databases._record = record
+
+
+def pytest_sessionstart(session):
+    if _PHASES:
+        mark("sessionstart")
+
+
+def pytest_collection_finish(session):
+    if _PHASES:
+        mark("collected")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef, request):
+    if _PHASES and fixturedef.argname == "django_db_setup":
+        mark("db_setup_start")
+        try:
+            return (yield)
+        finally:
+            mark("db_setup_end")
+    return (yield)
+
+
+def pytest_runtest_setup(item):
+    if _PHASES:
+        mark("first_test_setup")
+
+
+def pytest_runtest_call(item):
+    if _PHASES:
+        mark("first_test_call")
+
+
+def pytest_sessionfinish(session):
+    if _PHASES:
+        mark("sessionfinish")
+        _write(session.config)
+"""
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
     parser.add_argument("--workers", nargs="+", type=int, default=[2, 4])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--phases",
+        action="store_true",
+        help="also print when each process reached each step, medians from pytest's start",
+    )
+    parser.add_argument(
+        "--reuse-schema",
+        action="store_true",
+        help="time the plugin's second run with --reuse-schema (an untimed run keeps the "
+        "template first) against pytest-django alone",
+    )
     options = parser.parse_args()
+    # Django's modules were byte-compiled when pip installed them; so must
+    # the overlay's be, or every process of every plugin run compiles them.
+    compileall.compile_dir(Path(__file__).resolve().parent.parent / "django_overlay", quiet=1)
     root = Path(tempfile.mkdtemp(prefix="pytest-setup-bench-"))
     try:
         generate_project(root)
         for backend in options.backends:
             for workers in options.workers:
-                benchmark(root, backend, workers, options.runs)
+                benchmark(
+                    root, backend, workers, options.runs, options.phases, options.reuse_schema
+                )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -126,6 +267,7 @@ def generate_project(root):
     (root / "bench_settings.py").write_text(SETTINGS % {"apps": APPS})
     (root / "tests").mkdir()
     (root / "tests" / "test_database.py").write_text(TEST_MODULE % {"tests": TESTS})
+    (root / "conftest.py").write_text(CONFTEST)
     (root / "pytest.ini").write_text(
         "[pytest]\nDJANGO_SETTINGS_MODULE = bench_settings\npythonpath = .\ntestpaths = tests\n"
     )
@@ -146,48 +288,85 @@ def environment(root, backend):
         "BENCH_ROOT": str(root),
         "BENCH_BACKEND": backend,
         "BENCH_ID": str(os.getpid()),
+        # SQLite's schema templates, and the fingerprints of the templates kept.
+        "DJANGO_OVERLAY_CACHE": str(root / "overlay-cache"),
     }
 
 
-def one_run(root, backend, workers, plugin):
-    """The setup and session times of one pytest run, in seconds."""
-    for mark in root.glob("first-*"):
+def one_run(root, backend, workers, plugin, phases, *arguments):
+    """
+    The setup and session times of one pytest run, in seconds, and with
+    phases, {process: {step: seconds from pytest's start}}. arguments are
+    the plugin's.
+    """
+    for mark in [*root.glob("first-*"), *root.glob("phases-*")]:
         mark.unlink()
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", str(workers)]
     if plugin:
-        command.append("--django-overlay")
+        command += ["--django-overlay", *arguments]
+    variables = {**environment(root, backend), **({"BENCH_PHASES": "1"} if phases else {})}
     started = time.time()
-    process = subprocess.run(
-        command, cwd=root, env=environment(root, backend), capture_output=True, text=True
-    )
+    process = subprocess.run(command, cwd=root, env=variables, capture_output=True, text=True)
     ended = time.time()
     if process.returncode != 0:
         raise SystemExit(
-            f"{backend} -n {workers} plugin={plugin}:\n{process.stdout}{process.stderr}"
+            f"{backend} -n {workers} plugin={plugin}:\n{process.stdout[-3000:]}{process.stderr}"
         )
     firsts = [float(mark.read_text()) for mark in root.glob("first-*")]
     if len(firsts) != workers:
         raise SystemExit(f"{backend} -n {workers}: {len(firsts)} of {workers} workers ran a test")
-    return max(firsts) - started, ended - started
+    steps = {
+        path.stem.removeprefix("phases-"): {
+            step: moment - started for step, moment in json.loads(path.read_text()).items()
+        }
+        for path in root.glob("phases-*")
+    }
+    return max(firsts) - started, ended - started, steps
 
 
-def benchmark(root, backend, workers, runs):
+def benchmark(root, backend, workers, runs, phases, reuse_schema):
+    arguments = ["--reuse-schema"] if reuse_schema else []
+    if reuse_schema:
+        one_run(root, backend, workers, True, False, *arguments)
     times = {False: [], True: []}
-    for run in range(runs):
-        for plugin in (False, True) if run % 2 == 0 else (True, False):
-            times[plugin].append(one_run(root, backend, workers, plugin))
+    try:
+        for run in range(runs):
+            for plugin in (False, True) if run % 2 == 0 else (True, False):
+                times[plugin].append(one_run(root, backend, workers, plugin, phases, *arguments))
+    finally:
+        if reuse_schema:
+            one_run(root, backend, workers, True, False, "--drop-schema-templates")
     medians = {
         plugin: [statistics.median(measured[part] for measured in times[plugin]) for part in (0, 1)]
         for plugin in times
     }
     upstream, plugin = medians[False], medians[True]
     print(
-        f"{backend} -n {workers} runs={runs} setup: upstream={upstream[0]:.2f}s "
+        f"{backend} -n {workers}{' --reuse-schema' if reuse_schema else ''} runs={runs} "
+        f"setup: upstream={upstream[0]:.2f}s "
         f"plugin={plugin[0]:.2f}s ratio={plugin[0] / upstream[0]:.2f}\n"
         f"    session: upstream={upstream[1]:.2f}s plugin={plugin[1]:.2f}s "
         f"ratio={plugin[1] / upstream[1]:.2f}",
         flush=True,
     )
+    if phases:
+        for plugin in times:
+            print_phases("plugin" if plugin else "upstream", [run[2] for run in times[plugin]])
+
+
+def print_phases(mode, runs):
+    """Per process, each step's median time from pytest's start, in order."""
+    for process in sorted({process for steps in runs for process in steps}):
+        medians = {
+            step: statistics.median(
+                steps[process][step] for steps in runs if step in steps.get(process, {})
+            )
+            for step in {step for steps in runs for step in steps.get(process, {})}
+        }
+        line = " ".join(
+            f"{step}={moment:.2f}" for step, moment in sorted(medians.items(), key=lambda i: i[1])
+        )
+        print(f"    {mode} {process}: {line}", flush=True)
 
 
 if __name__ == "__main__":

@@ -132,8 +132,16 @@ class Run:
         }
 
     def migrates(self):
+        """The alias of each migrate."""
+        return [line.split()[0] for line in self._migrate_lines()]
+
+    def migrating_processes(self):
+        """The process that ran each migrate: an xdist worker's id, or "controller"."""
+        return [line.split()[1] for line in self._migrate_lines()]
+
+    def _migrate_lines(self):
         path = self.records / "migrate"
-        return path.read_text().split() if path.exists() else []
+        return path.read_text().splitlines() if path.exists() else []
 
     def worker_databases(self):
         return {
@@ -232,6 +240,8 @@ def test_one_migrate_a_clone_per_worker_and_a_cache_namespace_per_worker(run, da
     assert sample.completed.returncode == 0, sample.output
     assert "16 passed, 6 skipped" in sample.output
     assert sample.migrates() == ["default"]
+    # While xdist starts the workers.
+    assert sample.migrating_processes() == ["controller"]
     assert sample.worker_databases() == {
         "gw0": f"{sample.test_database()}_gw0",
         "gw1": f"{sample.test_database()}_gw1",
@@ -352,6 +362,27 @@ def test_reuse_db_keeps_the_migrated_database_and_makes_fresh_clones(run):
     assert recreated.databases_left() == []
 
 
+def test_reuse_schema_clones_the_kept_template_instead_of_migrating(run):
+    sample = run("sqlite")
+    cache = {"DJANGO_OVERLAY_CACHE": str(sample.root / "overlay-cache")}
+    first = sample("-n", "2", "--django-overlay", "--reuse-schema", **cache)
+    assert first.completed.returncode == 0, first.output
+    assert first.migrates() == ["default"]
+    second = sample("-n", "2", "--django-overlay", "--reuse-schema", **cache)
+    assert second.completed.returncode == 0, second.output
+    assert second.migrates() == []
+    assert second.worker_databases() == {
+        "gw0": f"{second.test_database()}_gw0",
+        "gw1": f"{second.test_database()}_gw1",
+    }
+    assert second.databases_left() == []
+    assert list((sample.root / "overlay-cache").rglob("*.sqlite3"))
+    dropped = sample("-n", "2", "--django-overlay", "--drop-schema-templates", **cache)
+    assert dropped.completed.returncode == 0, dropped.output
+    assert dropped.migrates() == ["default"]
+    assert not list((sample.root / "overlay-cache").rglob("*.sqlite3"))
+
+
 @pytest.mark.parametrize("database", ["sqlite", "postgresql", "mariadb"])
 def test_with_pytest_randomly_timeout_and_rerunfailures(run, database):
     """
@@ -380,7 +411,7 @@ def test_with_pytest_randomly_timeout_and_rerunfailures(run, database):
     assert sample.files_left() == []
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("database", ["sqlite", "postgresql", "mariadb"])
 def test_a_crashed_worker_is_replaced_with_a_fresh_clone_and_nothing_is_left(run, database):
     sample = run(database)("-n", "2", "--django-overlay", PYTEST_SAMPLE_CRASH="1")
     assert sample.completed.returncode == 1, sample.output
@@ -391,7 +422,7 @@ def test_a_crashed_worker_is_replaced_with_a_fresh_clone_and_nothing_is_left(run
     assert sample.files_left() == []
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("database", ["sqlite", "postgresql", "mariadb"])
 def test_ctrl_c_leaves_nothing(run, database):
     sample = run(database).interrupted("-n", "2", "--django-overlay")
     assert sample.completed.returncode == 2, sample.output

@@ -25,6 +25,7 @@ leaves Django alone in a run without settings.
 import dataclasses
 import shutil
 import tempfile
+from contextlib import ExitStack
 from types import SimpleNamespace
 
 import pytest
@@ -34,6 +35,8 @@ SESSION_DIRECTORY = "django_overlay_session"
 CACHE_RUN = "django_overlay_cache_run"
 _session_directory_key = pytest.StashKey[str]()
 _cache_run_key = pytest.StashKey[dict]()
+_migrating_key = pytest.StashKey[object]()
+_session_stack_key = pytest.StashKey[ExitStack]()
 
 
 def pytest_addoption(parser):
@@ -51,6 +54,21 @@ def pytest_addoption(parser):
         # caches.ENVIRONMENT_VARIABLE, which this module may not import yet.
         help="with --django-overlay: clear every cache before each test "
         "(or DJANGO_TEST_ISOLATE_CACHE=1)",
+    )
+    group.addoption(
+        "--reuse-schema",
+        action="store_true",
+        default=False,
+        # schema_templates.ENVIRONMENT_VARIABLE, which this module may not import yet.
+        help="with --django-overlay: make the test databases from a template of the "
+        "schema an earlier run migrated, while nothing that decides it has changed "
+        "(or DJANGO_TEST_REUSE_SCHEMA=1)",
+    )
+    group.addoption(
+        "--drop-schema-templates",
+        action="store_true",
+        default=False,
+        help="with --django-overlay: drop the schema templates --reuse-schema kept first",
     )
     parser.addini(
         "django_overlay",
@@ -111,21 +129,56 @@ def pytest_configure(config):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session):
-    # Before xdist's, which starts the workers: they join the caches' run.
+    # Before xdist's, which starts the workers: they join the caches' run,
+    # and start while the controller migrates.
     config = session.config
     if not _django_configured(config):
         return
     from .. import caches
+    from ..runner import schema_templates
 
+    # Whichever process makes a test database, the schema templates serve it.
+    config.stash[_session_stack_key] = stack = ExitStack()
+    stack.enter_context(
+        schema_templates.requested(
+            schema_templates.requested_reuse(config.getoption("reuse_schema")),
+            config.getoption("drop_schema_templates"),
+        )
+    )
     if worker_id := _worker_id(config):
         run = config.workerinput.get(CACHE_RUN)
         caches.isolate_worker(worker_id, aliases=(), run=run and caches.Run(**run))
         return
     if _is_controller(config):
-        config.stash[_session_directory_key] = tempfile.mkdtemp(prefix="django-overlay-pytest-")
+        config.stash[_session_directory_key] = session_directory = tempfile.mkdtemp(
+            prefix="django-overlay-pytest-"
+        )
+        _start_migrating(config, session_directory)
     # A serial run gets a namespace too, as under manage.py test.
     caches.start_run(caches.requested_isolation(config.getoption("isolate_cache")))
     config.stash[_cache_run_key] = dataclasses.asdict(caches.current_run())
+
+
+def _start_migrating(config, session_directory):
+    """
+    Migrate the default alias's template and clone it for the workers in the
+    controller while xdist starts the workers (xdist_databases), unless no
+    test may need it.
+    """
+    if config.option.collectonly or config.getvalue("nomigrations"):
+        return
+    from pytest_django.plugin import blocking_manager_key
+
+    from . import xdist_databases
+
+    config.stash[_migrating_key] = xdist_databases.start_migrating(
+        session_directory,
+        # An int once xdist has read -n (auto included); None with --tx only.
+        config.getoption("numprocesses") or 0,
+        verbosity=config.option.verbose,
+        keepdb=config.getvalue("reuse_db") and not config.getvalue("create_db"),
+        unblocked=config.stash[blocking_manager_key].unblock,
+    )
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -143,6 +196,7 @@ def pytest_sessionfinish(session):
         return
     from .. import caches
 
+    config.stash[_session_stack_key].close()
     if _worker_id(config):
         caches.end_worker()
         return
@@ -155,6 +209,9 @@ def pytest_sessionfinish(session):
     from . import xdist_databases
 
     try:
+        if migrating := config.stash.get(_migrating_key, None):
+            # After Ctrl-C too: nothing is dropped while the thread still makes it.
+            migrating.join()
         with config.stash[blocking_manager_key].unblock():
             xdist_databases.tear_down(
                 session_directory,

@@ -2,29 +2,41 @@
 Test databases for pytest-xdist workers: one migrate per session, a clone per
 worker, every database dropped by the controller when the session ends.
 
-Who migrates: the first worker that needs a database, under a lock in the
-session's directory, not the controller. pytest-django creates test databases
-lazily, in its session fixture django_db_setup, after the user's
-django_db_modify_db_settings fixtures have run, and only when a collected
-test uses the database: the controller runs no fixtures and collects no
-tests, so it could only migrate eagerly, with settings the workers may then
-change, before the workers even start. A worker migrating under the lock
-keeps all of that, and the other workers start and collect meanwhile.
+Who migrates: the controller, in a thread it starts before xdist starts the
+workers, holding the session directory's lock; a worker waits for the lock
+only when it needs its database, after starting and collecting. The workers'
+start-up (a Python process each, importing the project, django.setup(),
+collection) then overlaps the migrate instead of preceding it: measured by
+bench/pytest_setup.py --phases, that start-up is most of the time before the
+first test once the schema is reused. The controller migrates the default
+alias only, eagerly: pytest-django creates test databases lazily, in its
+session fixture django_db_setup, after the user's
+django_db_modify_db_settings fixtures have run, and only for the aliases the
+collected tests use, none of which the controller knows. So a worker clones
+the controller's template only where its own settings for the alias, after
+those fixtures, are the ones the controller migrated with (recorded in the
+session's directory); anything else (another alias, a template of another
+name or settings, a controller that failed or that --nomigrations kept from
+migrating) the worker holding the lock migrates itself, as the first worker
+did before the controller migrated.
 
-The migrating worker makes the aliases' test databases with the overlay's
-setup_databases() (the guard's checks, aliases copied where they would be
-migrated alike) under the names pytest-django gives them without xdist
-(test_<name>): these are the templates. Then every worker, the migrating one
-included and outside the lock, so all at once, clones each template with the
-backend's clone_test_db(), the overlay's cloning (PostgreSQL's template with
-WAL_LOG, MariaDB's copy in the server, SQLite's file copy), into the name
-pytest-django gives that worker's database, test_<name>_gw<N>. A worker that
-xdist starts in place of a crashed one clones again, over what was left.
+The templates are made with the overlay's setup_databases() (the guard's
+checks, aliases copied where they would be migrated alike, --reuse-schema's
+templates) under the names pytest-django gives them without xdist
+(test_<name>), and cloned with the backend's clone_test_db(), the overlay's
+cloning (PostgreSQL's template with WAL_LOG, MariaDB's copy in the server,
+SQLite's file copy), into the name pytest-django gives each worker's
+database, test_<name>_gw<N>. The controller clones for gw0 to gw<N - 1>
+itself, all at once, before it releases the lock, and a worker takes the
+clones made for it where they are of its settings; otherwise, and in a
+worker that xdist starts in place of a crashed one (which has an id of its
+own), the worker clones, outside the lock, over whatever was there.
 
 Every name is recorded in the session's directory before its database is
 made, and the controller drops whatever of them exists once the workers are
-gone (pytest_sessionfinish runs after Ctrl-C too), each name checked by the
-guard first; it keeps the templates with --reuse-db.
+gone (pytest_sessionfinish runs after Ctrl-C too, and waits for the
+controller's migrate first), each name checked by the guard first; it keeps
+the templates with --reuse-db.
 
 Cloning needs the backend's clone name to be pytest-django's: the test
 database's name followed by _gw<N>. Where it is not (an in-memory SQLite test
@@ -36,20 +48,131 @@ the plugin.
 import fcntl
 import json
 import os
+import threading
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.test import utils as test_utils
 
 from ..backends import guard
 from ..runner import databases
 
 # In the session directory: the templates' names, written before they are
-# made, and the mark that they are migrated.
+# made, and the templates migrated, each with the settings it was migrated with.
 TEMPLATES = "templates.json"
-MIGRATED = "migrated"
+MIGRATED = "migrated.json"
+# The clones the controller made, per worker, with their templates' settings,
+# and the mark a worker leaves when it takes its clones: a worker that
+# replaces a crashed one has an id of its own, but even so none takes a clone
+# that another used.
+MADE_AHEAD = "made-ahead.json"
+TAKEN = "taken-{worker_id}"
+
+
+def start_migrating(session_directory, workers, *, verbosity, keepdb, unblocked):
+    """
+    In the controller, before xdist starts the workers: take the session's
+    lock and return a started thread that migrates the default alias's
+    template and clones it for the workers (gw0 to gw<workers - 1>), then
+    releases the lock. Join it before tear_down(). Returns None where the
+    default alias cannot be cloned under pytest-django's names (the workers
+    migrate, as without the plugin).
+    """
+    test_databases, _mirrors = test_utils.get_unique_databases_and_mirrors([DEFAULT_DB_ALIAS])
+    templates = [
+        (connections[group[0]].creation._get_test_db_name(), group)
+        for _name, group in test_databases.values()
+    ]
+    worker_ids = [f"gw{index}" for index in range(workers)]
+    if not worker_ids or not all(
+        _clones_as_pytest_django(connections[group[0]], template, f"{template}_{worker_ids[0]}")
+        for template, group in templates
+    ):
+        return None
+    guard.remember_real_names({alias: connections[alias].settings_dict for alias in connections})
+    for template, group in templates:
+        for name in [template, *(f"{template}_{worker_id}" for worker_id in worker_ids)]:
+            guard.remember_test_name(group[0], name)
+            databases.check_name(connections[group[0]], name)
+    session = Path(session_directory)
+    lock = _lock(session)
+    thread = threading.Thread(
+        target=_migrate_ahead,
+        args=(session, lock, templates, worker_ids),
+        kwargs={"verbosity": verbosity, "keepdb": keepdb, "unblocked": unblocked},
+        name="django_overlay migrate",
+        daemon=True,
+    )
+    thread.start()
+    return thread
+
+
+def _migrate_ahead(session, lock, templates, worker_ids, *, verbosity, keepdb, unblocked):
+    # The aliases' settings are shared between threads, and setup_databases()
+    # renames them to the test databases': the controller's stay the real ones.
+    real_names = {alias: connections[alias].settings_dict["NAME"] for alias in connections}
+    try:
+        with unblocked():
+            _migrate(session, templates, verbosity=verbosity, keepdb=keepdb)
+            # PostgreSQL copies no template that has a session.
+            for connection in connections.all():
+                connection.close()
+            _clone_ahead(session, templates, worker_ids, verbosity=verbosity)
+    except Exception:
+        # Not the run's error yet: with no template recorded the first worker
+        # migrates itself, and reports the error if it happens again.
+        pass
+    finally:
+        for alias, name in real_names.items():
+            connections[alias].settings_dict["NAME"] = name
+            connections[alias].close()
+        os.close(lock)
+
+
+def _clone_ahead(session, templates, worker_ids, *, verbosity):
+    """
+    Clone the migrated templates for every worker, all at once, while the
+    workers start: each worker then finds its databases made.
+    """
+    migrated = _read(session / MIGRATED, {})
+    jobs = []
+    for worker_id in worker_ids:
+        names = [f"{template}_{worker_id}" for template, _group in templates]
+        _record(session / f"clones-{worker_id}.json", {"databases": names})
+        jobs += [
+            partial(_clone, connections[group[0]], template, worker_id, verbosity)
+            for template, group in templates
+        ]
+    databases.run_concurrently(jobs, len(jobs))
+    made = {template: migrated[template] for template, _group in templates}
+    _record(session / MADE_AHEAD, {worker_id: made for worker_id in worker_ids})
+
+
+def _clone(connection, template, worker_id, verbosity):
+    """Clone template for worker_id, on a connection of this thread's own."""
+    source = _connection_to(connection, template)
+    try:
+        source.creation.clone_test_db(suffix=worker_id, verbosity=verbosity)
+    finally:
+        source.close()
+
+
+def _take_made_ahead(session, worker_id, templates):
+    """
+    Whether the controller made this worker's clones, of templates with the
+    worker's settings, and no other worker took them: then they are this
+    worker's.
+    """
+    made = _read(session / MADE_AHEAD, {}).get(worker_id)
+    if made != {template: _settings_key(connections[group[0]]) for template, group in templates}:
+        return False
+    try:
+        os.close(os.open(session / TAKEN.format(worker_id=worker_id), os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        return False
+    return True
 
 
 def set_up(session_directory, worker_id, *, verbosity, keepdb, aliases, serialized_aliases):
@@ -70,27 +193,20 @@ def set_up(session_directory, worker_id, *, verbosity, keepdb, aliases, serializ
             guard.remember_test_name(group[0], name)
             databases.check_name(connections[group[0]], name)
     session = Path(session_directory)
+    templates = [
+        (template, group)
+        for (template, _clone), (_name, group) in zip(plans, test_databases.values(), strict=True)
+    ]
     with _locked(session):
-        # A worker that died while migrating left no MIGRATED: migrate again.
-        if not (session / MIGRATED).exists():
-            _record(session / TEMPLATES, {"keepdb": keepdb, "databases": _names(plans, 0)})
-            databases.setup_databases(
-                verbosity,
-                False,
-                keepdb=keepdb,
-                aliases=aliases,
-                serialized_aliases=serialized_aliases,
-            )
-            for connection in connections.all():
-                connection.close()
-            (session / MIGRATED).touch()
+        # A worker that died while migrating recorded nothing migrated: migrate again.
+        _migrate(session, templates, verbosity=verbosity, keepdb=keepdb)
+        for connection in connections.all():
+            connection.close()
+        made_ahead = _take_made_ahead(session, worker_id, templates)
     _record(session / f"clones-{worker_id}.json", {"databases": _names(plans, 1)})
     for (template, clone), (_name, group) in zip(plans, test_databases.values(), strict=True):
-        source = _connection_to(connections[group[0]], template)
-        try:
-            source.creation.clone_test_db(suffix=worker_id, verbosity=verbosity)
-        finally:
-            source.close()
+        if not made_ahead:
+            _clone(connections[group[0]], template, worker_id, verbosity)
         for alias in group:
             connections[alias].settings_dict["TEST"]["NAME"] = clone
             _use(connections[alias], clone)
@@ -103,16 +219,62 @@ def set_up(session_directory, worker_id, *, verbosity, keepdb, aliases, serializ
     return True
 
 
+def _migrate(session, templates, *, verbosity, keepdb):
+    """
+    Under the session's lock: make the (template, aliases) templates that no
+    process has migrated yet with their aliases' present settings.
+    """
+    migrated = _read(session / MIGRATED, {})
+    missing = [
+        (template, group)
+        for template, group in templates
+        if migrated.get(template) != _settings_key(connections[group[0]])
+    ]
+    if not missing:
+        return
+    recorded = _read(session / TEMPLATES, {"keepdb": keepdb, "databases": []})
+    names = set(recorded["databases"]) | {template for template, _group in missing}
+    _record(session / TEMPLATES, {"keepdb": keepdb, "databases": sorted(names)})
+    keys = {template: _settings_key(connections[group[0]]) for template, group in missing}
+    # The templates are never serialized: each worker serializes its clone.
+    databases.setup_databases(
+        verbosity,
+        False,
+        keepdb=keepdb,
+        aliases=[alias for _template, group in missing for alias in group],
+        serialized_aliases=(),
+    )
+    _record(session / MIGRATED, {**migrated, **keys})
+
+
+def _settings_key(connection):
+    """An alias's settings but its names: what a template was migrated with."""
+    settings = connection.settings_dict
+    return json.dumps(
+        {**settings, "NAME": None, "TEST": {**settings["TEST"], "NAME": None}},
+        sort_keys=True,
+        default=str,
+    )
+
+
 def _plan(connection, worker_id):
     """(template, clone) names for a test database pytest-django has renamed for worker_id."""
     clone = connection.creation._get_test_db_name()
     template = clone.removesuffix(f"_{worker_id}")
-    if not connection.features.can_clone_databases_concurrently or template == clone:
+    if template == clone or not _clones_as_pytest_django(connection, template, clone):
         return None
-    clone_settings = _connection_to(connection, template).creation.get_test_db_clone_settings(
-        worker_id
+    return (template, clone)
+
+
+def _clones_as_pytest_django(connection, template, clone):
+    """Whether the backend's clone of template for a worker is named clone."""
+    if not connection.features.can_clone_databases_concurrently:
+        return False
+    worker_id = clone.removeprefix(f"{template}_")
+    return (
+        _connection_to(connection, template).creation.get_test_db_clone_settings(worker_id)["NAME"]
+        == clone
     )
-    return (template, clone) if clone_settings["NAME"] == clone else None
 
 
 def _names(plans, index):
@@ -131,17 +293,31 @@ def _use(connection, name):
 
 @contextmanager
 def _locked(directory):
-    """Hold the session directory's lock: the first worker migrates, the others wait."""
-    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    """Hold the session directory's lock: one process migrates, the others wait."""
+    descriptor = _lock(directory)
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
         yield
     finally:
         os.close(descriptor)
 
 
+def _lock(directory):
+    """The session directory's lock, taken: closing the descriptor releases it."""
+    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+    except BaseException:
+        os.close(descriptor)
+        raise
+    return descriptor
+
+
 def _record(path, content):
     path.write_text(json.dumps(content))
+
+
+def _read(path, default):
+    return json.loads(path.read_text()) if path.exists() else default
 
 
 def tear_down(session_directory, *, verbosity, workers):
