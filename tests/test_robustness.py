@@ -423,7 +423,7 @@ def test_exception_chains_of_any_shape_are_reported(sample, start_method):
     section = run.stderr.split("ERROR: test_thousand_causes")[1].split("=" * 70)[0]
     assert section.count("The above exception was the direct cause") == 20, section
     assert (
-        "django_overlay.runner.outcomes.ElidedLinks: 980 more exceptions of this chain were "
+        "django_overlay.runner.stand_ins.ElidedLinks: 980 more exceptions of this chain were "
         "elided: the report keeps the 10 outermost and the 10 innermost." in section
     )
     assert re.search(rf"^{ROBUSTNESS}\.ChainLink: 0$", section, re.M), section

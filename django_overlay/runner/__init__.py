@@ -6,7 +6,8 @@ session that hands out classes and decides what a lost worker means
 (session), in the order the schedule gives (scheduling, durations); the
 pool that owns the worker processes (pool), what runs in each of them
 (worker), and what the two say to each other (protocol); test outcomes that
-always pickle (outcomes); what spawned workers take from the parent
+always pickle (outcomes), with stand-ins for what does not (stand_ins); what
+spawned workers take from the parent
 (parity); each worker's descendants and deadlines (process_groups,
 job_objects, watchdog, left_threads); --reruns (reruns) and the record of
 what ran before a failure (order_record); --progress (progress).

@@ -34,13 +34,7 @@ from .. import caches, patches
 from ..start_method import starts_fresh
 from . import parity, process_groups
 from .left_threads import ThreadWatch
-from .outcomes import (
-    CARRYING_OBJECTS,
-    EXC_INFO_AT,
-    PicklableEvents,
-    linked_exceptions,
-    picklable_event,
-)
+from .outcomes import CARRYING_OBJECTS, EXC_INFO_AT, PicklableEvents, picklable_event
 from .protocol import (
     FINISHED,
     NOT_RUNNING,
@@ -55,6 +49,7 @@ from .protocol import (
     StartFailed,
     ThreadsAtExit,
 )
+from .stand_ins import linked_exceptions
 from .watchdog import StepWatchdog
 
 # How often a worker sends the outcomes of the tests it has run: often enough
