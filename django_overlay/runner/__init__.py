@@ -15,7 +15,8 @@ what ran before a failure (order_record); --progress (progress).
 Around it: the DiscoverRunner options (discover); test databases (databases,
 alias_copies, schema_templates, schema_fingerprint, failed_setup); --shard
 (sharding, shard_check); --failed (failed_tests); --junit-xml (junit);
---parallel auto (processes); files written whole (atomic_files).
+--parallel auto (processes); files written whole (atomic_files); the
+warnings a run gives while it goes on, never raised (notices).
 
 DiscoverRunner is for projects that choose the overlay with the TEST_RUNNER
 setting instead of calling django_overlay.install() in manage.py.

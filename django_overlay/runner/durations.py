@@ -27,6 +27,7 @@ from pathlib import Path
 
 from ..paths import cache_root, project_key
 from . import atomic_files
+from .notices import warn
 
 try:
     import fcntl
@@ -113,11 +114,10 @@ def record(path, measured):
             content = json.dumps({"format": FORMAT, "classes": durations}, indent=0, sort_keys=True)
             atomic_files.write_atomically(path, lambda file: file.write(content.encode()))
     except OSError as error:
-        warnings.warn(
+        warn(
             f"Could not record this run's durations in {path}: {error}. The next "
             "run orders its classes from what the file held before.",
             DurationsFileWarning,
-            stacklevel=2,
         )
 
 

@@ -32,12 +32,12 @@ never a crash.
 import json
 import re
 import unittest
-import warnings
 from pathlib import Path
 
 from django.test.utils import iter_test_cases
 
 from . import atomic_files
+from .notices import warn
 
 FORMAT = 1
 # How many of the selected tests the start of a --failed run names.
@@ -152,11 +152,10 @@ class FailedTestsRecord:
         try:
             atomic_files.write_atomically(self.path, lambda file: file.write(content.encode()))
         except OSError as error:
-            warnings.warn(
+            warn(
                 f"Could not record this run's failed tests in {self.path}: {error}. "
                 "--failed runs what the file held before.",
                 FailedTestsRecordWarning,
-                stacklevel=2,
             )
 
 

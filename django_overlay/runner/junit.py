@@ -22,7 +22,6 @@ failure and its traceback in a <stackTrace> element.
 
 import io
 import re
-import warnings
 from pathlib import Path
 from types import SimpleNamespace
 from xml.dom import minidom
@@ -30,6 +29,7 @@ from xml.dom import minidom
 from xmlrunner.result import _TestInfo, _XMLTestResult, safe_unicode
 
 from . import atomic_files
+from .notices import warn
 
 OUTPUT_ELEMENTS = {"system-out", "system-err"}
 
@@ -136,8 +136,7 @@ class JUnitXMLResult(_XMLTestResult):
         except OSError as error:
             # The run's summary is still to be printed; losing it too would
             # be worse.
-            warnings.warn(
+            warn(
                 f"Could not write the JUnit XML report {self.path}: {error}",
                 JUnitReportWarning,
-                stacklevel=2,
             )

@@ -14,10 +14,10 @@ from a plain one.
 
 import shlex
 import sys
-import warnings
 from pathlib import Path
 
 from . import atomic_files
+from .notices import warn
 
 # Options of the test command that would change the order of a serial rerun,
 # make it parallel or leave out some of its tests: whether each may take a
@@ -68,10 +68,9 @@ class OrderRecord:
             text = "\n".join(self.sections())
             atomic_files.write_atomically(path, lambda file: file.write(text.encode()))
         except OSError as error:
-            warnings.warn(
+            warn(
                 f"Could not write the order of the failing tests' workers to {path}: {error}",
                 OrderRecordWarning,
-                stacklevel=2,
             )
             return False
         return True

@@ -22,11 +22,9 @@ an idle one.
 """
 
 import signal
-import sys
 import threading
 import time
 import unittest
-import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -35,6 +33,7 @@ from django.db import connections
 
 from . import durations
 from .left_threads import WorkerKilledAtExitWarning
+from .notices import warn
 from .order_record import OrderRecord
 from .outcomes import RunInterrupted, TestTimedOut, WorkerCrashError, crash_error
 from .pool import WorkerPool
@@ -118,20 +117,6 @@ def tests(count):
 
 def listed(not_run):
     return "\n".join(f"  {test.id()}" for test in not_run)
-
-
-def warn(message, category):
-    """
-    Issue one of the run's warnings about what its tests left behind. A filter
-    may turn it into an error (Django's own runtests.py does so for every
-    RuntimeWarning): raised here, in the middle of the run or at its end, it
-    would end the run before its summary, so it is printed as that error
-    instead, and the run goes on.
-    """
-    try:
-        warnings.warn(message, category, stacklevel=3)
-    except category as error:
-        print(f"{category.__name__} (an error by the warnings filter): {error}", file=sys.stderr)
 
 
 class Interrupted(KeyboardInterrupt):
