@@ -190,7 +190,12 @@ def download_suite(version, release_dir):
                 member for member in archive.getmembers() if member.name.startswith(f"{top}/tests/")
             ]
             archive.extractall(extracted, members=tests, filter="data")
-        os.rename(extracted / top, release_dir)
+        try:
+            os.rename(extracted / top, release_dir)
+        except OSError:
+            # Another run put its whole copy there first: use that one.
+            if not release_dir.is_dir():
+                raise
     finally:
         shutil.rmtree(work_dir)
 

@@ -2,10 +2,13 @@
 runtests.py --expected-failures, which make django-suite passes: the run's
 failures compared with the documented list. Tried on a stand-in for Django's
 tests/runtests.py that runs a few tests of its own, not on Django's suite.
+And the suite's download, with a stand-in for pip download.
 """
 
+import shutil
 import subprocess
 import sys
+import tarfile
 import textwrap
 from pathlib import Path
 
@@ -142,3 +145,38 @@ def test_make_django_suite_compares_with_the_page():
     makefile = (REPOSITORY / "Makefile").read_text()
     recipe = makefile.split("\ndjango-suite: venv\n", 1)[1].split("\n\n", 1)[0]
     assert "--expected-failures docs/django-suite.md" in recipe
+
+
+def fake_pip_download(content):
+    """A stand-in for pip download writing an sdist whose tests/ holds content."""
+
+    def run(command, *args, **kwargs):
+        destination = Path(command[command.index("--dest") + 1])
+        source = destination / "source" / "django-9.9" / "tests"
+        source.mkdir(parents=True)
+        (source / "marker.txt").write_text(content)
+        with tarfile.open(destination / "django-9.9.tar.gz", "w:gz") as archive:
+            archive.add(source.parent, arcname="django-9.9")
+        shutil.rmtree(destination / "source")
+        return subprocess.CompletedProcess(command, 0)
+
+    return run
+
+
+def test_the_suite_is_downloaded_into_place(tmp_path, monkeypatch):
+    monkeypatch.setattr(runtests.subprocess, "run", fake_pip_download("ours"))
+    release_dir = tmp_path / "django-9.9"
+    runtests.download_suite("9.9", release_dir)
+    assert (release_dir / "tests" / "marker.txt").read_text() == "ours"
+    assert [path.name for path in tmp_path.iterdir()] == ["django-9.9"]
+
+
+def test_a_suite_another_run_downloaded_meanwhile_is_used(tmp_path, monkeypatch):
+    """Two first runs at once: the second to finish keeps the first's copy."""
+    release_dir = tmp_path / "django-9.9"
+    (release_dir / "tests").mkdir(parents=True)
+    (release_dir / "tests" / "marker.txt").write_text("theirs")
+    monkeypatch.setattr(runtests.subprocess, "run", fake_pip_download("ours"))
+    runtests.download_suite("9.9", release_dir)
+    assert (release_dir / "tests" / "marker.txt").read_text() == "theirs"
+    assert [path.name for path in tmp_path.iterdir()] == ["django-9.9"]
