@@ -18,7 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import django
 import pytest
-from django.db import connections
+from django.core.files.storage import FileSystemStorage
+from django.db import connections, models
 from django.test import override_settings
 from django.test import utils as test_utils
 
@@ -336,6 +337,35 @@ def test_fingerprint(change, reason, project_apps, use_databases, monkeypatch, t
     assert (schema_fingerprint.digest(before) == schema_fingerprint.digest(after)) == (
         change is None
     )
+
+
+def test_arguments_that_never_reach_the_database_keep_the_fingerprint(
+    project_apps, use_databases, monkeypatch, tmp_path
+):
+    from django.apps import apps
+
+    app, label, plain = project_apps
+    use_databases(
+        {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "db.sqlite3")}}
+    )
+    connection = connections["default"]
+    before = schema_fingerprint.fingerprint(connection)
+    field = apps.get_model(plain, "Note")._meta.get_field("name")
+    monkeypatch.setattr(field, "help_text", "shown in forms")
+    monkeypatch.setattr(field, "choices", [("a", "A")])
+    assert schema_fingerprint.fingerprint(connection) == before
+
+
+def test_where_a_file_field_keeps_its_files_is_not_in_the_fingerprint(tmp_path):
+    """Django's own suite's model_forms keeps its files in a new temporary directory every run."""
+
+    def described(**arguments):
+        return schema_fingerprint._schema_arguments(models.FileField(**arguments))
+
+    assert described(storage=FileSystemStorage(tmp_path / "a"), upload_to="a") == described(
+        storage=FileSystemStorage(tmp_path / "b"), upload_to="b"
+    )
+    assert described(max_length=50) != described(max_length=60)
 
 
 # End to end: two runs of a project's manage.py test.

@@ -13,10 +13,12 @@ changed ("migrations of app 'shop' changed"):
 - INSTALLED_APPS, in order;
 - per app, the files of its migrations package (MIGRATION_MODULES honoured),
   every file but __pycache__'s: what migrate applies;
-- per app, its models as makemigrations would write them, with each field's
-  column type on this connection: what run_syncdb creates for an app without
-  migrations, and what contenttypes' and auth's post_migrate handlers write
-  rows for (a verbose_name is in a permission's name);
+- per app, its models as makemigrations would write them, but for the
+  fields' arguments that never reach the database (help_text, choices,
+  a FileField's storage...), with each field's column type on this
+  connection: what run_syncdb creates for an app without migrations, and
+  what contenttypes' and auth's post_migrate handlers write rows for (a
+  model's verbose_name is in a permission's name);
 - what the routers answer (runner.alias_copies.routings());
 - the source of every pre_migrate and post_migrate receiver: what they write
   is in the template;
@@ -42,13 +44,16 @@ from django.core.cache.backends.db import BaseDatabaseCache
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.operations import CreateModel
 from django.db.migrations.state import ModelState
-from django.db.migrations.writer import OperationWriter
+from django.db.migrations.writer import MigrationWriter, OperationWriter
+from django.db.models import FileField
 from django.db.models.signals import post_migrate, pre_migrate
 
 from . import alias_copies
 
 # A repr() that shows where an object lives differs from run to run.
 ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+# A FileField's arguments that decide where its files go, not its column.
+FILE_ATTRIBUTES = ("storage", "upload_to")
 
 
 def fingerprint(connection, server=None):
@@ -144,21 +149,39 @@ def _migration_files(app_label):
 
 
 def _models(app_config, connection):
-    """Each model as makemigrations would write its CreateModel, and its column types."""
+    """
+    Each model as makemigrations would write its CreateModel, but for its
+    fields' arguments that never reach the database, and its column types.
+    """
     described = []
     for model in app_config.get_models(include_auto_created=True):
         state = ModelState.from_model(model)
-        operation = CreateModel(
-            state.name, list(state.fields.items()), state.options, state.bases, state.managers
-        )
+        operation = CreateModel(state.name, [], state.options, state.bases, state.managers)
+        fields = [(name, _schema_arguments(field)) for name, field in state.fields.items()]
         try:
             written, _imports = OperationWriter(operation, indentation=0).serialize()
+            written += MigrationWriter.serialize(fields)[0]
         except ValueError:
             # A value the migration writer cannot write; its repr() is the next best.
-            written = ADDRESS.sub("", repr((state.fields, state.options)))
+            written = ADDRESS.sub("", repr((fields, state.options)))
         columns = [(field.column, field.db_type(connection)) for field in model._meta.local_fields]
         described.append((model._meta.label, written, columns))
     return repr(described)
+
+
+def _schema_arguments(field):
+    """
+    field's class and arguments without those that never reach the
+    database: Django's own list (the non_db_attrs for which the schema
+    editor leaves a field alone), and where a FileField keeps its files,
+    which Django's own suite's model_forms puts in a new temporary directory
+    every run.
+    """
+    _name, path, args, kwargs = field.deconstruct()
+    file_attributes = FILE_ATTRIBUTES if isinstance(field, FileField) else ()
+    for attribute in (*field.non_db_attrs, *file_attributes):
+        kwargs.pop(attribute, None)
+    return (path, args, kwargs)
 
 
 def _receivers(signal):
