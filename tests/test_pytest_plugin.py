@@ -143,6 +143,11 @@ class Run:
         path = self.records / "migrate"
         return path.read_text().splitlines() if path.exists() else []
 
+    def template_clones(self):
+        """The databases the controller copied a schema template into, besides the test database."""
+        path = self.records / "template-clones"
+        return path.read_text().splitlines() if path.exists() else []
+
     def worker_databases(self):
         return {
             path.name.removeprefix("database-"): path.read_text()
@@ -381,6 +386,39 @@ def test_reuse_schema_clones_the_kept_template_instead_of_migrating(run):
     assert dropped.completed.returncode == 0, dropped.output
     assert dropped.migrates() == ["default"]
     assert not list((sample.root / "overlay-cache").rglob("*.sqlite3"))
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql", "mariadb"])
+def test_reuse_schema_copies_the_kept_template_into_every_workers_database(run, database):
+    """
+    The controller copies the kept template into the workers' databases
+    beside the test database, not the test database after it; where such a
+    copy fails, the worker's database is cloned from the test database.
+    """
+    sample = run(database)
+    reuse = ("-n", "2", "--django-overlay", "--reuse-schema")
+    variables = {
+        "DJANGO_OVERLAY_CACHE": str(sample.root / "overlay-cache"),
+        "PYTEST_SAMPLE_TEMPLATE_CLONES": "record",
+    }
+    first = sample(*reuse, **variables)
+    assert first.completed.returncode == 0, first.output
+    assert first.migrates() == ["default"]
+    assert first.template_clones() == []
+    workers = {"gw0": f"{first.test_database()}_gw0", "gw1": f"{first.test_database()}_gw1"}
+    second = sample(*reuse, **variables)
+    assert second.completed.returncode == 0, second.output
+    assert second.migrates() == []
+    assert sorted(second.template_clones()) == sorted(workers.values())
+    assert second.worker_databases() == workers
+    failed = sample(*reuse, **{**variables, "PYTEST_SAMPLE_TEMPLATE_CLONES": "fail"})
+    assert failed.completed.returncode == 0, failed.output
+    assert failed.migrates() == []
+    assert failed.worker_databases() == workers
+    dropped = sample("-n", "2", "--django-overlay", "--drop-schema-templates", **variables)
+    assert dropped.completed.returncode == 0, dropped.output
+    assert dropped.databases_left() == []
+    assert dropped.files_left() == []
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql", "mariadb"])

@@ -27,8 +27,10 @@ templates) under the names pytest-django gives them without xdist
 cloning (PostgreSQL's template with WAL_LOG, MariaDB's copy in the server,
 SQLite's file copy), into the name pytest-django gives each worker's
 database, test_<name>_gw<N>. The controller clones for gw0 to gw<N - 1>
-itself, all at once, before it releases the lock, and a worker takes the
-clones made for it where they are of its settings; otherwise, and in a
+itself, all at once, before it releases the lock (with --reuse-schema, where
+a schema template of today's fingerprint is kept, it copies that template
+into the workers' databases at the same time as into test_<name>, instead of
+cloning test_<name> after), and a worker takes the clones made for it where they are of its settings; otherwise, and in a
 worker that xdist starts in place of a crashed one (which has an id of its
 own), the worker clones, outside the lock, over whatever was there.
 
@@ -49,6 +51,7 @@ import fcntl
 import json
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -57,7 +60,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.test import utils as test_utils
 
 from ..backends import guard
-from ..runner import databases
+from ..runner import databases, schema_templates
 
 # In the session directory: the templates' names, written before they are
 # made, and the templates migrated, each with the settings it was migrated with.
@@ -114,12 +117,14 @@ def _migrate_ahead(session, lock, templates, worker_ids, *, verbosity, keepdb, u
     # renames them to the test databases': the controller's stay the real ones.
     real_names = {alias: connections[alias].settings_dict["NAME"] for alias in connections}
     try:
-        with unblocked():
+        with unblocked(), ThreadPoolExecutor(thread_name_prefix="django_overlay clone") as pool:
+            early = {} if keepdb else _clone_kept_templates(pool, session, templates, worker_ids)
             _migrate(session, templates, verbosity=verbosity, keepdb=keepdb)
             # PostgreSQL copies no template that has a session.
             for connection in connections.all():
                 connection.close()
-            _clone_ahead(session, templates, worker_ids, verbosity=verbosity)
+            made = {clone for clone, future in early.items() if future.result()}
+            _clone_ahead(session, templates, worker_ids, verbosity=verbosity, made=made)
     except Exception:
         # Not the run's error yet: with no template recorded the first worker
         # migrates itself, and reports the error if it happens again.
@@ -131,10 +136,54 @@ def _migrate_ahead(session, lock, templates, worker_ids, *, verbosity, keepdb, u
         os.close(lock)
 
 
-def _clone_ahead(session, templates, worker_ids, *, verbosity):
+def _clone_kept_templates(pool, session, templates, worker_ids):
+    """
+    With --reuse-schema, where an alias's schema template of today's
+    fingerprint is kept: start copying it into every worker's database on
+    pool, beside the copy into the alias's test database that
+    setup_databases() is about to make, instead of after it. Returns
+    {clone name: future of whether it was made}.
+    """
+    kept = {
+        template: schema_templates.kept_template(connections[group[0]])
+        for template, group in templates
+    }
+    early = {}
+    for worker_id in worker_ids:
+        names = [f"{template}_{worker_id}" for template, _group in templates]
+        _record(session / f"clones-{worker_id}.json", {"databases": names})
+        for template, group in templates:
+            if kept[template]:
+                connection = connections[group[0]]
+                early[f"{template}_{worker_id}"] = pool.submit(
+                    _clone_kept,
+                    connection,
+                    # setup_databases() renames the alias's test database meanwhile.
+                    {**connection.settings_dict, "NAME": f"{template}_{worker_id}"},
+                    kept[template],
+                )
+    return early
+
+
+def _clone_kept(connection, settings, kept):
+    """Copy the schema template kept into settings' database; False if that failed."""
+    connection = type(connection)(settings, alias=connection.alias)
+    try:
+        schema_templates.clone_template(connection, kept)
+        return True
+    except Exception:
+        # The template may have gone meanwhile (another run keeps the newest
+        # two): the worker's clone is made from the test database instead.
+        return False
+    finally:
+        connection.close()
+
+
+def _clone_ahead(session, templates, worker_ids, *, verbosity, made):
     """
     Clone the migrated templates for every worker, all at once, while the
-    workers start: each worker then finds its databases made.
+    workers start: each worker then finds its databases made. The clones
+    named in made were copied from schema templates already.
     """
     migrated = _read(session / MIGRATED, {})
     jobs = []
@@ -144,6 +193,7 @@ def _clone_ahead(session, templates, worker_ids, *, verbosity):
         jobs += [
             partial(_clone, connections[group[0]], template, worker_id, verbosity)
             for template, group in templates
+            if f"{template}_{worker_id}" not in made
         ]
     databases.run_concurrently(jobs, len(jobs))
     made = {template: migrated[template] for template, _group in templates}

@@ -128,6 +128,36 @@ def create_test_db(connection, test_name, migrate, *, verbosity, serialize):
     return test_name
 
 
+def kept_template(connection):
+    """
+    The template a test database of connection's alias would be cloned from
+    now, or None (no reuse asked, the templates to be dropped, none kept of
+    today's fingerprint): for copies made beside the test database from the
+    same template, as the pytest plugin makes its workers' clones.
+    """
+    if _request is None or not _request.reuse or _request.drop_all or not active(connection):
+        return None
+    store = connection.creation.schema_template_store()
+    if store.unsupported():
+        return None
+    template = store.name(schema_fingerprint.digest(store.fingerprint()))
+    return template if store.exists(template) else None
+
+
+def clone_template(connection, template):
+    """
+    Make connection's database (its NAME, a checked test database's name,
+    which is made afresh) a copy of template, on connection: one of this
+    thread's own.
+    """
+    store = connection.creation.schema_template_store()
+    name = connection.settings_dict["NAME"]
+    if connection.creation.test_db_exists(name):
+        connection.creation._destroy_test_db(name, verbosity=0)
+    store.clone(template, name)
+    store.used(template)
+
+
 def _why_not_kept(store, parts):
     try:
         earlier = json.loads(store.record_path.read_bytes())["parts"]

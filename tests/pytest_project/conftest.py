@@ -42,6 +42,30 @@ def meet(point, worker_id):
     wait_for(f"{point}-*", f"reach {point!r}")
 
 
+def pytest_configure(config):
+    """
+    PYTEST_SAMPLE_TEMPLATE_CLONES in the controller: "record" writes the
+    name of each database the plugin copies a schema template into, besides
+    the test database, to template-clones; "fail" makes each such copy fail,
+    as when another run drops the template meanwhile.
+    """
+    mode = os.environ.get("PYTEST_SAMPLE_TEMPLATE_CLONES")
+    if not mode or hasattr(config, "workerinput"):
+        return
+    from django_overlay.runner import schema_templates
+
+    clone_template = schema_templates.clone_template
+
+    def observed(connection, template):
+        if mode == "fail":
+            raise RuntimeError("the template is gone")
+        with open(records() / "template-clones", "a") as file:
+            file.write(f"{connection.settings_dict['NAME']}\n")
+        return clone_template(connection, template)
+
+    schema_templates.clone_template = observed
+
+
 @pytest.fixture(scope="session", autouse=True)
 def shared_cache(worker_id, django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
