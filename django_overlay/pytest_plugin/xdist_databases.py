@@ -30,9 +30,10 @@ database, test_<name>_gw<N>. The controller clones for gw0 to gw<N - 1>
 itself, all at once, before it releases the lock (with --reuse-schema, where
 a schema template of today's fingerprint is kept, it copies that template
 into the workers' databases at the same time as into test_<name>, instead of
-cloning test_<name> after), and a worker takes the clones made for it where they are of its settings; otherwise, and in a
-worker that xdist starts in place of a crashed one (which has an id of its
-own), the worker clones, outside the lock, over whatever was there.
+cloning test_<name> after), and a worker takes the clones made for it where
+they are of its settings; otherwise, and in a worker that xdist starts in
+place of a crashed one (which has an id of its own), the worker clones,
+outside the lock, over whatever was there.
 
 Every name is recorded in the session's directory before its database is
 made, and the controller drops whatever of them exists once the workers are

@@ -34,7 +34,7 @@ about to create, not one --keepdb keeps.
 
 import json
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .. import switches
 from ..backends import guard
@@ -50,6 +50,9 @@ KEPT_TEMPLATES = 2
 class Request:
     reuse: bool
     drop_all: bool
+    fingerprints: dict = field(default_factory=dict)
+    """{alias: fingerprint}, computed once while the request lasts, by
+    whichever asks first."""
 
 
 _request = None
@@ -97,7 +100,7 @@ def create_test_db(connection, test_name, migrate, *, verbosity, serialize):
             f"Migrating the test database for alias '{connection.alias}': {unsupported}.",
         )
         return migrate()
-    parts = store.fingerprint()
+    parts = _fingerprint(store)
     template = store.name(schema_fingerprint.digest(parts))
     if store.exists(template):
         if _clone(store, template, test_name, verbosity=verbosity, serialize=serialize):
@@ -140,8 +143,15 @@ def kept_template(connection):
     store = connection.creation.schema_template_store()
     if store.unsupported():
         return None
-    template = store.name(schema_fingerprint.digest(store.fingerprint()))
+    template = store.name(schema_fingerprint.digest(_fingerprint(store)))
     return template if store.exists(template) else None
+
+
+def _fingerprint(store):
+    alias = store.connection.alias
+    if alias not in _request.fingerprints:
+        _request.fingerprints[alias] = store.fingerprint()
+    return _request.fingerprints[alias]
 
 
 def clone_template(connection, template):
