@@ -119,13 +119,16 @@ def _migrate_ahead(session, lock, templates, worker_ids, *, verbosity, keepdb, u
     real_names = {alias: connections[alias].settings_dict["NAME"] for alias in connections}
     try:
         with unblocked(), ThreadPoolExecutor(thread_name_prefix="django_overlay clone") as pool:
-            early = {} if keepdb else _clone_kept_templates(pool, session, templates, worker_ids)
+            for worker_id in worker_ids:
+                names = [f"{template}_{worker_id}" for template, _group in templates]
+                _record(session / f"clones-{worker_id}.json", {"databases": names})
+            early = {} if keepdb else _clone_kept_templates(pool, templates, worker_ids)
             _migrate(session, templates, verbosity=verbosity, keepdb=keepdb)
             # PostgreSQL copies no template that has a session.
             for connection in connections.all():
                 connection.close()
-            made = {clone for clone, future in early.items() if future.result()}
-            _clone_ahead(session, templates, worker_ids, verbosity=verbosity, made=made)
+            copied = {clone for clone, future in early.items() if future.result()}
+            _clone_ahead(session, templates, worker_ids, verbosity=verbosity, copied=copied)
     except Exception:
         # Not the run's error yet: with no template recorded the first worker
         # migrates itself, and reports the error if it happens again.
@@ -137,7 +140,7 @@ def _migrate_ahead(session, lock, templates, worker_ids, *, verbosity, keepdb, u
         os.close(lock)
 
 
-def _clone_kept_templates(pool, session, templates, worker_ids):
+def _clone_kept_templates(pool, templates, worker_ids):
     """
     With --reuse-schema, where an alias's schema template of today's
     fingerprint is kept: start copying it into every worker's database on
@@ -151,8 +154,6 @@ def _clone_kept_templates(pool, session, templates, worker_ids):
     }
     early = {}
     for worker_id in worker_ids:
-        names = [f"{template}_{worker_id}" for template, _group in templates]
-        _record(session / f"clones-{worker_id}.json", {"databases": names})
         for template, group in templates:
             if kept[template]:
                 connection = connections[group[0]]
@@ -180,22 +181,20 @@ def _clone_kept(connection, settings, kept):
         connection.close()
 
 
-def _clone_ahead(session, templates, worker_ids, *, verbosity, made):
+def _clone_ahead(session, templates, worker_ids, *, verbosity, copied):
     """
     Clone the migrated templates for every worker, all at once, while the
     workers start: each worker then finds its databases made. The clones
-    named in made were copied from schema templates already.
+    named in copied were copied from schema templates already; every clone's
+    name is recorded before.
     """
     migrated = _read(session / MIGRATED, {})
-    jobs = []
-    for worker_id in worker_ids:
-        names = [f"{template}_{worker_id}" for template, _group in templates]
-        _record(session / f"clones-{worker_id}.json", {"databases": names})
-        jobs += [
-            partial(_clone, connections[group[0]], template, worker_id, verbosity)
-            for template, group in templates
-            if f"{template}_{worker_id}" not in made
-        ]
+    jobs = [
+        partial(_clone, connections[group[0]], template, worker_id, verbosity)
+        for worker_id in worker_ids
+        for template, group in templates
+        if f"{template}_{worker_id}" not in copied
+    ]
     databases.run_concurrently(jobs, len(jobs))
     made = {template: migrated[template] for template, _group in templates}
     _record(session / MADE_AHEAD, {worker_id: made for worker_id in worker_ids})
