@@ -563,6 +563,10 @@ PATCHES = (
         "django_overlay.flush.oracle:sql_flush_with_rows",
         when_imported=True,
     ),
+    Patch(
+        "django.db.migrations.migration:Migration.apply",
+        "django_overlay.migration_rendering:apply",
+    ),
     Kept(
         "django.core.cache.backends.locmem:LocMemCache",
         "one store per process already: each worker has its own",
