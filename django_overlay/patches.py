@@ -566,6 +566,7 @@ PATCHES = (
     Patch(
         "django.db.migrations.migration:Migration.apply",
         "django_overlay.migration_rendering:apply",
+        upstream=("0017",),
     ),
     Kept(
         "django.core.cache.backends.locmem:LocMemCache",

@@ -29,6 +29,9 @@ labels=(test_runner backends.sqlite test_utils.test_transactiontestcase)
 # 0013 to 0015 (SQLite clones, cache isolation, shared live-server
 # connections) also change these.
 labels+=(backends.base servers)
+# 0017 (one rendering for consecutive CreateModel operations) changes
+# Migration.apply(), which every migrations test goes through.
+labels+=(migrations)
 mariadb_labels=(backends.mysql test_utils.test_transactiontestcase)
 # The tests the series adds to Django's suite. The overlay must pass them too,
 # on the unpatched release: that is what keeps the two from drifting apart.
@@ -48,6 +51,11 @@ series_tests=(
 # patches/README.md).
 series_tests+=(
     backends.sqlite.test_creation.InMemoryCloneTests
+)
+# 0017.
+series_tests+=(
+    migrations.test_operations.OperationTests.test_create_models_render_once
+    migrations.test_operations.OperationTests.test_create_model_before_referenced_model
 )
 mariadb_series_tests=(
     backends.mysql.test_creation.DatabaseCreationTests.test_clone_db_copies_in_server
