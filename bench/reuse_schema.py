@@ -1,19 +1,22 @@
 """
 Time a run's setup, from the start of `manage.py test` to its first test,
-with upstream Django and with the overlay's --reuse-schema on a second run.
+with upstream Django, with the overlay migrating (as in a first run) and
+with the overlay's --reuse-schema on a second run.
 
 A project is generated in a temporary directory: django.contrib.auth and
 contenttypes, and 10 apps of 15 models each (150 models, bench/flush.py's),
 with foreign keys between them and real migrations made by makemigrations,
 and one test, which writes the time it starts to a file. Each run is a
-process of its own: upstream (the overlay not installed), then the overlay
+process of its own: upstream (the overlay not installed), the overlay
+without --reuse-schema, which migrates as upstream does, then the overlay
 with --reuse-schema, interleaved, after one run with --reuse-schema that
 builds the template. Setup time is the first test's time less the time just
 before the process was started, so both include Python's and Django's start.
 
-One line per backend: the medians over the runs, and the ratio:
+Two lines per backend: the medians over the runs, and the ratios to upstream:
 
     postgresql runs=5 setup: upstream=...s reuse-schema=...s ratio=...
+        migrating: overlay=...s ratio=...
 
 Databases are named reuse_schema_<pid>; the test database and the template
 are dropped at the end (--drop-schema-templates), the cache directory is
@@ -125,9 +128,10 @@ def run_backend(root, backend, runs):
     try:
         if setup_time(root, environment, "--reuse-schema") is None:
             return
-        times = {"upstream": [], "reuse-schema": []}
+        times = {"upstream": [], "overlay": [], "reuse-schema": []}
         for _run in range(runs):
             times["upstream"].append(setup_time(root, {**environment, "BENCH_UPSTREAM": "1"}))
+            times["overlay"].append(setup_time(root, environment))
             times["reuse-schema"].append(setup_time(root, environment, "--reuse-schema"))
     finally:
         subprocess.run(
@@ -146,10 +150,13 @@ def run_backend(root, backend, runs):
             check=False,
         )
         shutil.rmtree(cache, ignore_errors=True)
-    upstream, reuse = (statistics.median(times[kind]) for kind in ("upstream", "reuse-schema"))
+    upstream, overlay, reuse = (
+        statistics.median(times[kind]) for kind in ("upstream", "overlay", "reuse-schema")
+    )
     print(
         f"{backend} runs={runs} setup: upstream={upstream:.2f}s reuse-schema={reuse:.2f}s "
-        f"ratio={reuse / upstream:.3f}",
+        f"ratio={reuse / upstream:.3f}\n"
+        f"    migrating: overlay={overlay:.2f}s ratio={overlay / upstream:.3f}",
         flush=True,
     )
 

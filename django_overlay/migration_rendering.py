@@ -25,15 +25,17 @@ read it, which is why only CreateModel itself is taken, not subclasses.
 
 What stays upstream's: a run ends before a CreateModel whose model an
 earlier operation of the run refers to (a field's target or through model,
-a base) or creates again, so a migration that refers to a model before
-creating it fails as it does upstream, instead of finding the model in the
-run's state; every other operation, a run of one, and sqlmigrate's SQL
-(collect_sql) go operation by operation as upstream.
+a base) or creates again, as CreateModel.references_model() says, so a
+migration that refers to a model before creating it fails as it does
+upstream, instead of finding the model in the run's state; every other
+operation, a run of one, and sqlmigrate's SQL (collect_sql) go operation by
+operation as upstream.
+
+patches/0017 proposes the same change to Django.
 """
 
 from django.db import transaction
 from django.db.migrations.operations.models import CreateModel
-from django.db.migrations.utils import resolve_relation
 
 from . import patches
 
@@ -52,34 +54,21 @@ def apply(self, project_state, schema_editor, collect_sql=False):
 
 def _runs(operations, app_label):
     """The operations in order, in lists: consecutive CreateModels that may go together."""
-    run, created, referred = [], set(), set()
+    run = []
     for operation in operations:
         if type(operation) is not CreateModel:
             if run:
                 yield run
-            run, created, referred = [], set(), set()
+                run = []
             yield [operation]
             continue
-        key = (app_label, operation.name_lower)
-        if key in created or key in referred:
+        # CreateModel.references_model() is true of its own model too.
+        if any(earlier.references_model(operation.name, app_label) for earlier in run):
             yield run
-            run, created, referred = [], set(), set()
+            run = []
         run.append(operation)
-        created.add(key)
-        referred |= _referred_models(operation, app_label)
     if run:
         yield run
-
-
-def _referred_models(operation, app_label):
-    """The (app_label, model_name) of every model a CreateModel's fields and bases refer to."""
-    references = [base for base in operation.bases if isinstance(base, str)]
-    for _name, field in operation.fields:
-        if field.is_relation:
-            references.append(field.remote_field.model)
-            if (through := getattr(field.remote_field, "through", None)) is not None:
-                references.append(through)
-    return {resolve_relation(model, app_label, operation.name_lower) for model in references}
 
 
 def _state_forwards(run, app_label, state):
@@ -95,9 +84,7 @@ def _state_forwards(run, app_label, state):
         if apps is not None:
             state.apps = apps
     if apps is not None:
-        state.reload_models(
-            [(app_label, operation.name_lower) for operation in run], delay=False
-        )
+        state.reload_models([(app_label, operation.name_lower) for operation in run], delay=False)
 
 
 def _database_forwards(migration, operation, schema_editor, from_state, to_state):
