@@ -231,9 +231,14 @@ def database(request, tmp_path):
 
     backend.make = make
     yield backend
+    connections["default"].close()
     for name in names:
-        connections["default"].close()
         backend.drop(name)
+
+
+def sqlite_file(path):
+    """DATABASES with default on the SQLite file at path."""
+    return {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(path)}}
 
 
 def migrate(backend, name, use_databases):
@@ -257,10 +262,8 @@ def test_migrating_makes_what_upstream_makes(database, library_apps, use_databas
 
 
 def rendered_while_migrating(use_databases, tmp_path, monkeypatch):
-    """How many model classes migrating CHAIN rendered."""
-    use_databases(
-        {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "chain.db")}}
-    )
+    """The model classes migrating CHAIN rendered, by name, once per rendering."""
+    use_databases(sqlite_file(tmp_path / "chain.db"))
     renders = []
     render = ModelState.render
 
@@ -288,9 +291,7 @@ def test_a_model_referred_to_before_it_is_created_fails_as_upstream(
     app_root, use_databases, installed, tmp_path
 ):
     def migrate_early(name):
-        use_databases(
-            {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / name)}}
-        )
+        use_databases(sqlite_file(tmp_path / name))
         try:
             with override_settings(INSTALLED_APPS=[f"early{PID}"]):
                 with pytest.raises(Exception) as raised:
@@ -305,9 +306,7 @@ def test_a_model_referred_to_before_it_is_created_fails_as_upstream(
 
 
 def test_sqlmigrate_prints_what_upstream_prints(library_apps, use_databases, installed, tmp_path):
-    use_databases(
-        {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "sql.db")}}
-    )
+    use_databases(sqlite_file(tmp_path / "sql.db"))
 
     def sql():
         return [
