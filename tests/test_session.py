@@ -12,8 +12,9 @@ import pytest
 from django.conf import settings
 
 from django_overlay.runner import session as session_module
+from django_overlay.runner.interruption import Interrupted
 from django_overlay.runner.protocol import Done, Events, WorkerLost, WorkerTimedOut
-from django_overlay.runner.session import Interrupted, RunOptions, Session, Workers
+from django_overlay.runner.session import RunOptions, Session, Workers
 from django_overlay.runner.worker import WorkerSetup
 
 if not settings.configured:

@@ -10,7 +10,8 @@ always pickle (outcomes), with stand-ins for what does not (stand_ins); what
 spawned workers take from the parent
 (parity); each worker's descendants and deadlines (process_groups,
 job_objects, watchdog, left_threads); --reruns (reruns) and the record of
-what ran before a failure (order_record); --progress (progress).
+what ran before a failure (order_record); --progress (progress); Ctrl-C
+and SIGTERM (interruption).
 
 Around it: the DiscoverRunner options (discover); test databases (databases,
 alias_copies, schema_templates, schema_fingerprint, failed_setup); --shard

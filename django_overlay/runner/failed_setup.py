@@ -36,7 +36,7 @@ from contextlib import contextmanager
 from django.db import utils
 
 from ..backends import guard
-from .session import interruptible
+from .interruption import interruptible
 
 
 class SetupFailed(Exception):

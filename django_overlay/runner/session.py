@@ -21,8 +21,6 @@ With --reruns, a test's outcome is held back while the test may run again
 an idle one.
 """
 
-import signal
-import threading
 import time
 import unittest
 from contextlib import contextmanager
@@ -32,6 +30,7 @@ from pathlib import Path
 from django.db import connections
 
 from . import durations
+from .interruption import Interrupted, interruptible
 from .left_threads import WorkerKilledAtExitWarning
 from .notices import warn
 from .order_record import OrderRecord
@@ -117,37 +116,6 @@ def tests(count):
 
 def listed(not_run):
     return "\n".join(f"  {test.id()}" for test in not_run)
-
-
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM, during a parallel run."""
-
-
-@contextmanager
-def interruptible():
-    """
-    Ctrl-C and SIGTERM (and Ctrl-Break on Windows) end the parallel run (and
-    database setup: failed_setup) at once. unittest's handler, which Django
-    installs, would only ask the run to stop after the tests under way, and
-    the workers, which ignore Ctrl-C, may be hung. Signal handlers belong to
-    the main thread: on another, nothing changes.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    names = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
-    if hasattr(signal, "SIGBREAK"):
-        names[signal.SIGBREAK] = "Ctrl-Break"
-
-    def interrupt(signum, frame):
-        raise Interrupted(names[signum])
-
-    previous = {signum: signal.signal(signum, interrupt) for signum in names}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 class Session:
