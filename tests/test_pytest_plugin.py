@@ -144,9 +144,21 @@ class Run:
         return path.read_text().splitlines() if path.exists() else []
 
     def template_clones(self):
-        """The databases the controller copied a schema template into, besides the test database."""
+        """The workers' databases the controller copied a schema template into."""
         path = self.records / "template-clones"
         return path.read_text().splitlines() if path.exists() else []
+
+    def test_databases_made(self):
+        """The test databases made, migrated or copied from a schema template, by any process."""
+        path = self.records / "test-databases"
+        return path.read_text().splitlines() if path.exists() else []
+
+    def replacement_databases(self):
+        """The database of each worker that replaced a crashed one, by worker."""
+        return {
+            path.name.removeprefix("replacement-"): path.read_text()
+            for path in self.records.glob("replacement-*")
+        }
 
     def worker_databases(self):
         return {
@@ -243,7 +255,7 @@ def run(tmp_path):
 def test_one_migrate_a_clone_per_worker_and_a_cache_namespace_per_worker(run, database):
     sample = run(database)("-n", "2", "--django-overlay")
     assert sample.completed.returncode == 0, sample.output
-    assert "16 passed, 6 skipped" in sample.output
+    assert "16 passed, 7 skipped" in sample.output
     assert sample.migrates() == ["default"]
     # While xdist starts the workers.
     assert sample.migrating_processes() == ["controller"]
@@ -346,7 +358,7 @@ def test_isolate_cache_clears_every_cache_before_each_test(run):
         "-n", "2", "--django-overlay", "--isolate-cache", PYTEST_SAMPLE_ISOLATE="1"
     )
     assert sample.completed.returncode == 0, sample.output
-    assert "18 passed, 4 skipped" in sample.output
+    assert "18 passed, 5 skipped" in sample.output
     assert sample.files_left() == []
 
 
@@ -391,9 +403,10 @@ def test_reuse_schema_clones_the_kept_template_instead_of_migrating(run):
 @pytest.mark.parametrize("database", ["sqlite", "postgresql", "mariadb"])
 def test_reuse_schema_copies_the_kept_template_into_every_workers_database(run, database):
     """
-    The controller copies the kept template into the workers' databases
-    beside the test database, not the test database after it; where such a
-    copy fails, the worker's database is cloned from the test database.
+    The controller copies the kept template into the workers' databases, and
+    makes no test database; where such a copy fails, it copies the kept
+    template into the test database, and clones that for the worker. A
+    worker started in place of a crashed one makes the test database itself.
     """
     sample = run(database)
     reuse = ("-n", "2", "--django-overlay", "--reuse-schema")
@@ -405,16 +418,28 @@ def test_reuse_schema_copies_the_kept_template_into_every_workers_database(run, 
     assert first.completed.returncode == 0, first.output
     assert first.migrates() == ["default"]
     assert first.template_clones() == []
-    workers = {"gw0": f"{first.test_database()}_gw0", "gw1": f"{first.test_database()}_gw1"}
+    test_database = first.test_database()
+    assert first.test_databases_made() == [test_database]
+    workers = {"gw0": f"{test_database}_gw0", "gw1": f"{test_database}_gw1"}
     second = sample(*reuse, **variables)
     assert second.completed.returncode == 0, second.output
     assert second.migrates() == []
     assert sorted(second.template_clones()) == sorted(workers.values())
+    assert second.test_databases_made() == []
     assert second.worker_databases() == workers
     failed = sample(*reuse, **{**variables, "PYTEST_SAMPLE_TEMPLATE_CLONES": "fail"})
     assert failed.completed.returncode == 0, failed.output
     assert failed.migrates() == []
+    assert failed.test_databases_made() == [test_database]
     assert failed.worker_databases() == workers
+    # One worker: the one that replaces it runs the tests after the crash.
+    crashed = sample(
+        "-n", "1", "--django-overlay", "--reuse-schema", **variables, PYTEST_SAMPLE_CRASH="1"
+    )
+    assert crashed.completed.returncode == 1, crashed.output
+    assert crashed.replacement_databases() == {"gw1": f"{test_database}_gw1"}
+    assert crashed.migrates() == []
+    assert crashed.test_databases_made() == [test_database]
     dropped = sample("-n", "2", "--django-overlay", "--drop-schema-templates", **variables)
     assert dropped.completed.returncode == 0, dropped.output
     assert dropped.databases_left() == []
@@ -442,7 +467,7 @@ def test_with_pytest_randomly_timeout_and_rerunfailures(run, database):
     )
     assert sample.completed.returncode == 0, sample.output
     assert "Using --randomly-seed=" in sample.output
-    assert "17 passed, 5 skipped, 1 rerun" in sample.output
+    assert "17 passed, 6 skipped, 1 rerun" in sample.output
     assert sample.migrates() == ["default"]
     assert sample.rows_left() and not any(sample.rows_left()), sample.rows_left()
     assert sample.databases_left() == []
@@ -451,10 +476,12 @@ def test_with_pytest_randomly_timeout_and_rerunfailures(run, database):
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql", "mariadb"])
 def test_a_crashed_worker_is_replaced_with_a_fresh_clone_and_nothing_is_left(run, database):
-    sample = run(database)("-n", "2", "--django-overlay", PYTEST_SAMPLE_CRASH="1")
+    # One worker: the one that replaces it runs the tests after the crash.
+    sample = run(database)("-n", "1", "--django-overlay", PYTEST_SAMPLE_CRASH="1")
     assert sample.completed.returncode == 1, sample.output
     assert sample.failed_tests() == {"tests/test_interruptions.py::test_the_worker_dies"}
     assert "replacing crashed worker" in sample.output
+    assert sample.replacement_databases() == {"gw1": f"{sample.test_database()}_gw1"}
     assert sample.migrates() == ["default"]
     assert sample.databases_left() == []
     assert sample.files_left() == []

@@ -118,7 +118,11 @@ def pytest_configure(config):
     # they override.
     if not enabled(config):
         return
+    from .. import paths
     from . import live_server
+
+    # Before anything keeps a schema template under the project's name.
+    paths.named_by(str(config.rootpath))
 
     config.pluginmanager.register(
         live_server.LiveServerInTransaction(), "django_overlay.live_server"

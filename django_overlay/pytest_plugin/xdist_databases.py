@@ -29,11 +29,11 @@ SQLite's file copy), into the name pytest-django gives each worker's
 database, test_<name>_gw<N>. The controller clones for gw0 to gw<N - 1>
 itself, all at once, before it releases the lock (with --reuse-schema, where
 a schema template of today's fingerprint is kept, it copies that template
-into the workers' databases at the same time as into test_<name>, instead of
-cloning test_<name> after), and a worker takes the clones made for it where
-they are of its settings; otherwise, and in a worker that xdist starts in
-place of a crashed one (which has an id of its own), the worker clones,
-outside the lock, over whatever was there.
+into the workers' databases instead, and makes no test_<name> unless a copy
+failed), and a worker takes the clones made for it where they are of its
+settings; otherwise, and in a worker that xdist starts in place of a crashed
+one (which has an id of its own), the worker makes the templates it lacks
+under the lock and clones, outside it, over whatever was there.
 
 Every name is recorded in the session's directory before its database is
 made, and the controller drops whatever of them exists once the workers are
@@ -123,11 +123,15 @@ def _migrate_ahead(session, lock, templates, worker_ids, *, verbosity, keepdb, u
                 names = [f"{template}_{worker_id}" for template, _group in templates]
                 _record(session / f"clones-{worker_id}.json", {"databases": names})
             early = {} if keepdb else _clone_kept_templates(pool, templates, worker_ids)
-            _migrate(session, templates, verbosity=verbosity, keepdb=keepdb)
-            # PostgreSQL copies no template that has a session.
-            for connection in connections.all():
-                connection.close()
             copied = {clone for clone, future in early.items() if future.result()}
+            # Where every worker's database is a copy of a kept template
+            # already, no worker needs the test database: one that does (in
+            # place of a crashed worker) makes it from the kept template.
+            if len(copied) < len(templates) * len(worker_ids):
+                _migrate(session, templates, verbosity=verbosity, keepdb=keepdb)
+                # PostgreSQL copies no template that has a session.
+                for connection in connections.all():
+                    connection.close()
             _clone_ahead(session, templates, worker_ids, verbosity=verbosity, copied=copied)
     except Exception:
         # Not the run's error yet: with no template recorded the first worker
@@ -144,9 +148,8 @@ def _clone_kept_templates(pool, templates, worker_ids):
     """
     With --reuse-schema, where an alias's schema template of today's
     fingerprint is kept: start copying it into every worker's database on
-    pool, beside the copy into the alias's test database that
-    setup_databases() is about to make, instead of after it. Returns
-    {clone name: future of whether it was made}.
+    pool, instead of cloning the alias's test database for them after making
+    it. Returns {clone name: future of whether it was made}.
     """
     kept = {
         template: schema_templates.kept_template(connections[group[0]])
@@ -160,7 +163,6 @@ def _clone_kept_templates(pool, templates, worker_ids):
                 early[f"{template}_{worker_id}"] = pool.submit(
                     _clone_kept,
                     connection,
-                    # setup_databases() renames the alias's test database meanwhile.
                     {**connection.settings_dict, "NAME": f"{template}_{worker_id}"},
                     kept[template],
                 )
@@ -188,7 +190,6 @@ def _clone_ahead(session, templates, worker_ids, *, verbosity, copied):
     named in copied were copied from schema templates already; every clone's
     name is recorded before.
     """
-    migrated = _read(session / MIGRATED, {})
     jobs = [
         partial(_clone, connections[group[0]], template, worker_id, verbosity)
         for worker_id in worker_ids
@@ -196,7 +197,7 @@ def _clone_ahead(session, templates, worker_ids, *, verbosity, copied):
         if f"{template}_{worker_id}" not in copied
     ]
     databases.run_concurrently(jobs, len(jobs))
-    made = {template: migrated[template] for template, _group in templates}
+    made = {template: _settings_key(connections[group[0]]) for template, group in templates}
     _record(session / MADE_AHEAD, {worker_id: made for worker_id in worker_ids})
 
 
@@ -248,11 +249,12 @@ def set_up(session_directory, worker_id, *, verbosity, keepdb, aliases, serializ
         for (template, _clone), (_name, group) in zip(plans, test_databases.values(), strict=True)
     ]
     with _locked(session):
-        # A worker that died while migrating recorded nothing migrated: migrate again.
-        _migrate(session, templates, verbosity=verbosity, keepdb=keepdb)
-        for connection in connections.all():
-            connection.close()
         made_ahead = _take_made_ahead(session, worker_id, templates)
+        if not made_ahead:
+            # A worker that died while migrating recorded nothing migrated: migrate again.
+            _migrate(session, templates, verbosity=verbosity, keepdb=keepdb)
+            for connection in connections.all():
+                connection.close()
     _record(session / f"clones-{worker_id}.json", {"databases": _names(plans, 1)})
     for (template, clone), (_name, group) in zip(plans, test_databases.values(), strict=True):
         if not made_ahead:

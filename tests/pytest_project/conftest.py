@@ -44,16 +44,28 @@ def meet(point, worker_id):
 
 def pytest_configure(config):
     """
-    PYTEST_SAMPLE_TEMPLATE_CLONES in the controller: "record" writes the
-    name of each database the plugin copies a schema template into, besides
-    the test database, to template-clones; "fail" makes each such copy fail,
-    as when another run drops the template meanwhile.
+    PYTEST_SAMPLE_TEMPLATE_CLONES: "record" writes the name of each test
+    database made with --reuse-schema (migrated, or copied from a schema
+    template) to test-databases, in any process, and in the controller the
+    name of each worker's database it copies a schema template into to
+    template-clones; "fail" makes each such copy fail, as when another run
+    drops the template meanwhile.
     """
     mode = os.environ.get("PYTEST_SAMPLE_TEMPLATE_CLONES")
-    if not mode or hasattr(config, "workerinput"):
+    if not mode:
         return
     from django_overlay.runner import schema_templates
 
+    create_test_db = schema_templates.create_test_db
+
+    def made(connection, test_name, *args, **kwargs):
+        with open(records() / "test-databases", "a") as file:
+            file.write(f"{test_name}\n")
+        return create_test_db(connection, test_name, *args, **kwargs)
+
+    schema_templates.create_test_db = made
+    if hasattr(config, "workerinput"):
+        return
     clone_template = schema_templates.clone_template
 
     def observed(connection, template):
