@@ -133,37 +133,36 @@ class Run:
 
     def migrates(self):
         """The alias of each migrate."""
-        return [line.split()[0] for line in self._migrate_lines()]
+        return [line.split()[0] for line in self._lines("migrate")]
 
     def migrating_processes(self):
         """The process that ran each migrate: an xdist worker's id, or "controller"."""
-        return [line.split()[1] for line in self._migrate_lines()]
-
-    def _migrate_lines(self):
-        path = self.records / "migrate"
-        return path.read_text().splitlines() if path.exists() else []
+        return [line.split()[1] for line in self._lines("migrate")]
 
     def template_clones(self):
         """The workers' databases the controller copied a schema template into."""
-        path = self.records / "template-clones"
-        return path.read_text().splitlines() if path.exists() else []
+        return self._lines("template-clones")
 
     def test_databases_made(self):
         """The test databases made, migrated or copied from a schema template, by any process."""
-        path = self.records / "test-databases"
+        return self._lines("test-databases")
+
+    def _lines(self, record):
+        path = self.records / record
         return path.read_text().splitlines() if path.exists() else []
 
     def replacement_databases(self):
         """The database of each worker that replaced a crashed one, by worker."""
-        return {
-            path.name.removeprefix("replacement-"): path.read_text()
-            for path in self.records.glob("replacement-*")
-        }
+        return self._by_worker("replacement-")
 
     def worker_databases(self):
+        return self._by_worker("database-")
+
+    def _by_worker(self, prefix):
+        """The records named prefix followed by a worker's id, by worker."""
         return {
-            path.name.removeprefix("database-"): path.read_text()
-            for path in self.records.glob("database-*")
+            path.name.removeprefix(prefix): path.read_text()
+            for path in self.records.glob(f"{prefix}*")
         }
 
     def rows_left(self):
