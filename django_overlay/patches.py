@@ -51,7 +51,9 @@ class Patch:
     """
     Patched when the target's module is imported rather than by install():
     the module imports a database driver or a cache client that the project
-    may not use, and that every spawned worker would import again for nothing.
+    may not use, and that every spawned worker would import again for nothing;
+    or it is Django's test runner or a management command, which pytest
+    processes never import (nor, then, the overlay's runner).
     """
 
     def __post_init__(self):
@@ -108,25 +110,30 @@ PATCHES = (
         "django.test.runner:ParallelTestSuite",
         "django_overlay.runner.suite:ParallelTestSuite",
         upstream=("0002", "0003", "0008", "0009", "0010", "0011", "0016"),
+        when_imported=True,
     ),
     Patch(
         "django.test.runner:DiscoverRunner.parallel_test_suite",
         "django_overlay.runner.suite:ParallelTestSuite",
         upstream=("0002", "0003", "0008", "0009", "0010", "0011", "0016"),
+        when_imported=True,
     ),
     Patch(
         "django.test.runner:DiscoverRunner.add_arguments",
         "django_overlay.runner.discover:add_arguments",
         upstream=("0016",),
+        when_imported=True,
     ),
     Patch(
         "django.test.runner:DiscoverRunner.__init__",
         "django_overlay.runner.discover:init",
         upstream=("0016",),
+        when_imported=True,
     ),
     Patch(
         "django.test.runner:DiscoverRunner.setup_databases",
         "django_overlay.runner.discover:setup_databases",
+        when_imported=True,
     ),
     Patch(
         "django.test.utils:setup_databases",
@@ -137,6 +144,7 @@ PATCHES = (
         "django.test.runner:_setup_databases",
         "django_overlay.runner.databases:setup_databases",
         upstream=("0005", "0007"),
+        when_imported=True,
     ),
     Patch(
         "django.test.utils:teardown_databases",
@@ -147,43 +155,52 @@ PATCHES = (
         "django.test.runner:_teardown_databases",
         "django_overlay.runner.databases:teardown_databases",
         upstream=("0005",),
+        when_imported=True,
     ),
     Patch(
         "django.test.runner:DiscoverRunner.build_suite",
         "django_overlay.runner.discover:build_suite",
         upstream=("0016",),
+        when_imported=True,
     ),
     Patch(
         "django.test.runner:DiscoverRunner.get_resultclass",
         "django_overlay.runner.discover:get_resultclass",
+        when_imported=True,
     ),
     Patch(
         "django.test.runner:RemoteTestResult.__init__",
         "django_overlay.runner.outcomes:init_remote_result",
         upstream=("0003", "0006"),
+        when_imported=True,
     ),
     Patch(
         "django.test.runner:RemoteTestResult.check_picklable",
         "django_overlay.runner.outcomes:check_picklable",
         upstream=("0003",),
+        when_imported=True,
     ),
     Patch(
         "django.test.runner:RemoteTestResult.addSkip",
         "django_overlay.runner.outcomes:add_skip",
         upstream=("0001",),
+        when_imported=True,
     ),
     Patch(
         "django.test.runner:RemoteTestResult.check_subtest_picklable",
         "django_overlay.runner.outcomes:check_subtest_picklable",
         upstream=("0003",),
+        when_imported=True,
     ),
     Patch(
         "django.test.runner:get_max_test_processes",
         "django_overlay.runner.processes:get_max_test_processes",
+        when_imported=True,
     ),
     Patch(
         "django.core.management.commands.test:get_max_test_processes",
         "django_overlay.runner.processes:get_max_test_processes",
+        when_imported=True,
     ),
     Patch(
         "django.db.backends.sqlite3.creation:DatabaseCreation.get_test_db_clone_settings",
@@ -431,11 +448,13 @@ PATCHES = (
         "django.test.runner:DiscoverRunner.setup_test_environment",
         "django_overlay.caches.run:setup_test_environment",
         upstream=("0014",),
+        when_imported=True,
     ),
     Patch(
         "django.test.runner:DiscoverRunner.teardown_test_environment",
         "django_overlay.caches.run:teardown_test_environment",
         upstream=("0014",),
+        when_imported=True,
     ),
     Patch(
         "django.test.testcases:SimpleTestCase._setup_and_call",
@@ -499,6 +518,7 @@ PATCHES = (
         "django.core.management.commands.flush:Command.handle",
         "django_overlay.flush:handle",
         upstream=("0012",),
+        when_imported=True,
     ),
     # Names the overlay's flush asks the backends (they are new: uninstall()
     # removes them again).
@@ -662,7 +682,13 @@ def _apply(installation, module_patches):
         owner, name = resolve(patch.target)
         plan.append((patch.target, owner, name, load(patch.replacement)))
     for target, owner, name, replacement in plan:
-        _originals[target] = (owner, name, vars(owner).get(name, _MISSING))
+        found = vars(owner).get(name, _MISSING)
+        if found is replacement and replacement in _targets_of:
+            # A module patched when imported took the name from one patched
+            # already (django.test.runner's _setup_databases from
+            # django.test.utils): upstream's object is the one replaced there.
+            found = _originals[_targets_of[replacement][0]][2]
+        _originals[target] = (owner, name, found)
         _targets_of.setdefault(replacement, []).append(target)
         setattr(owner, name, replacement)
 

@@ -205,6 +205,31 @@ print(vars(creation.DatabaseCreation)["_clone_test_db"].__module__)
     ]
 
 
+def test_install_leaves_djangos_runner_to_be_imported_and_patches_it_then():
+    """
+    A pytest process never imports Django's runner, nor then the overlay's;
+    where the runner is imported later, the names it took from modules
+    patched already are upstream's again after uninstall().
+    """
+    script = """
+import sys
+import django_overlay
+from django_overlay import patches
+django_overlay.install()
+import django_overlay.runner.schema_templates
+print([name for name in ("django.test.runner", "django_overlay.runner.suite") if name in sys.modules])
+from django.test import runner, utils
+overlay = patches.load("django_overlay.runner.databases:setup_databases")
+print(runner._setup_databases is utils.setup_databases is overlay)
+print(patches.original(overlay) is not overlay)
+patches.uninstall()
+print(runner._setup_databases is utils.setup_databases, utils.setup_databases.__module__)
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == ["[]", "True", "True", "True django.test.utils"]
+
+
 REPOSITORY = Path(__file__).resolve().parent.parent
 TABLE_START = "<!-- python -m django_overlay --markdown -->\n"
 TABLE_END = "\n<!-- end of python -m django_overlay --markdown -->"

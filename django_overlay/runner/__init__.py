@@ -19,21 +19,17 @@ alias_copies, schema_templates, schema_fingerprint, failed_setup); --shard
 --parallel auto (processes); files written whole (atomic_files); the
 warnings a run gives while it goes on, never raised (notices).
 
-DiscoverRunner is for projects that choose the overlay with the TEST_RUNNER
-setting instead of calling django_overlay.install() in manage.py.
+DiscoverRunner (setting) is for projects that choose the overlay with the
+TEST_RUNNER setting instead of calling django_overlay.install() in manage.py.
 """
 
-from django.test import runner as upstream
 
-from .. import patches
+def __getattr__(name):
+    # Imported on first use: the pytest plugin imports this package for its
+    # test databases' modules, and importing Django's runner with it would
+    # load the overlay's whole runner, whose patches wait for Django's.
+    if name == "DiscoverRunner":
+        from .setting import DiscoverRunner
 
-
-class DiscoverRunner(upstream.DiscoverRunner):
-    @classmethod
-    def add_arguments(cls, parser):
-        patches.install()
-        super().add_arguments(parser)
-
-    def __init__(self, *args, **kwargs):
-        patches.install()
-        super().__init__(*args, **kwargs)
+        return DiscoverRunner
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
