@@ -196,11 +196,14 @@ def test_server_template_names_are_checked(use_databases, overlay):
     store = PostgreSQLTemplates(connection)
     guard.check_template(connection, store.name("00000000000a"))
     guard.check_template(connection, f"{store.name('00000000000a')}_{PID}")
+    guard.check_template(connection, store.spare(store.name("00000000000a"), 12))
     for name in (
         "shop",
         "test_shop",
         "test_other_schema_0123456789ab",
         "test_shop_schema_0123456789ab",
+        "test_shop_schema_0123456789ab_spare",
+        "test_shop_schema_0123456789ab_spare_1",
     ):
         with pytest.raises(guard.NotATestName):
             guard.check_template(connection, name)
@@ -211,6 +214,46 @@ def test_server_template_names_are_checked(use_databases, overlay):
     guard.check_test_database(connection, store.name("00000000000a"))
     with pytest.raises(guard.NotATestName):
         guard.check_test_database(connection, "test_other_schema_0123456789ab")
+
+
+def test_spare_copies_are_the_template_and_go_with_it(use_databases, contrib_apps, overlay):
+    """
+    PostgreSQL's spare copies of a template (for the pytest plugin's next
+    run) are the template, become a test database by renaming, and are
+    dropped with their template.
+    """
+    backend = SERVERS["postgresql"]()
+    name = f"overlay_spares_{PID}"
+
+    def oid(database):
+        with backend.connect() as server:
+            query = "SELECT oid FROM pg_database WHERE datname = %s"
+            return server.execute(query, [database]).fetchone()[0]
+
+    use_databases({"default": {**backend.settings, "NAME": name}})
+    try:
+        test_utils.teardown_databases(setup(verbosity=0), verbosity=0)
+        connection = connections["default"]
+        store = connection.creation.schema_template_store()
+        (template,) = store.templates()
+        schema_templates.make_spare(connection, template, 0)
+        schema_templates.make_spare(connection, template, 1)
+        assert store.templates() == [template]
+        spares = [store.spare(template, 0), store.spare(template, 1)]
+        assert sorted(store.templates(building_too=True)) == sorted([template, *spares])
+        assert backend.describe(spares[0]) == backend.describe(template)
+        spare_oid = oid(spares[0])
+        clone = type(connection)({**connection.settings_dict, "NAME": f"test_{name}_gw0"})
+        schema_templates.clone_template(clone, template, spare=0)
+        clone.close()
+        assert oid(f"test_{name}_gw0") == spare_oid
+        assert spares[0] not in backend.databases()
+        store.drop(template)
+        assert not [each for each in backend.databases() if each.startswith(f"test_{name}_schema")]
+    finally:
+        for database in backend.databases():
+            if database.startswith(f"test_{name}"):
+                backend.drop(database)
 
 
 # The fingerprint: each change that makes migrate make something else says so.

@@ -36,7 +36,9 @@ from urllib.parse import unquote, urlsplit
 from ..paths import cache_root
 
 WORKER_SUFFIX = re.compile(r"_[1-9][0-9]*")
-TEMPLATE = re.compile(r"(?P<prefix>.+)_schema_[0-9a-f]{12}(?:_[1-9][0-9]*)?")
+# A template, one being built (with its builder's process id), or a spare
+# copy of one (schema_templates.make_spare()).
+TEMPLATE = re.compile(r"(?P<prefix>.+)_schema_[0-9a-f]{12}(?:_[1-9][0-9]*|_spare[0-9]+)?")
 TEMPLATE_FILE = re.compile(r"(?P<alias>.+)_schema_[0-9a-f]{12}(?:_[1-9][0-9]*)?\.sqlite3")
 
 
@@ -150,7 +152,7 @@ def template_directory():
 def check_template(connection, name):
     """
     Raise NotATestName unless name is one of the alias's schema templates (or
-    one being built) and is no real database's NAME.
+    one being built, or a spare copy of one) and is no real database's NAME.
     """
     real_names = list(_real_names.values())
     if connection.features.test_databases_are_files:

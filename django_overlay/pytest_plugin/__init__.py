@@ -37,6 +37,7 @@ _session_directory_key = pytest.StashKey[str]()
 _cache_run_key = pytest.StashKey[dict]()
 _migrating_key = pytest.StashKey[object]()
 _session_stack_key = pytest.StashKey[ExitStack]()
+_spares_key = pytest.StashKey[int]()
 
 
 def pytest_addoption(parser):
@@ -193,38 +194,61 @@ def pytest_configure_node(node):
 
 
 @pytest.hookimpl(trylast=True)
-def pytest_sessionfinish(session):
+def pytest_sessionfinish(session, exitstatus):
     # After xdist's, which stops the workers.
     config = session.config
     if not _django_configured(config):
         return
     from .. import caches
 
-    config.stash[_session_stack_key].close()
-    if _worker_id(config):
-        caches.end_worker()
-        return
     session_directory = config.stash.get(_session_directory_key, None)
     if session_directory is None:
-        caches.end_run()
+        config.stash[_session_stack_key].close()
+        if _worker_id(config):
+            caches.end_worker()
+        else:
+            caches.end_run()
         return
     from pytest_django.plugin import blocking_manager_key
 
     from . import xdist_databases
 
+    workers = config.getoption("numprocesses") or 0
     try:
         if migrating := config.stash.get(_migrating_key, None):
             # After Ctrl-C too: nothing is dropped while the thread still makes it.
             migrating.join()
         with config.stash[blocking_manager_key].unblock():
             xdist_databases.tear_down(
-                session_directory,
-                verbosity=config.option.verbose,
-                workers=config.getoption("numprocesses") or 1,
+                session_directory, verbosity=config.option.verbose, workers=workers or 1
             )
     finally:
         caches.end_run()
         shutil.rmtree(session_directory, ignore_errors=True)
+        # Not after Ctrl-C, the user waiting for the run to end, nor with
+        # --reuse-db, whose workers keep their databases.
+        if exitstatus != pytest.ExitCode.INTERRUPTED and not (
+            config.getvalue("reuse_db") and not config.getvalue("create_db")
+        ):
+            # The schema templates' request lasts until they are made.
+            config.stash[_spares_key] = workers
+        else:
+            config.stash[_session_stack_key].close()
+
+
+def pytest_unconfigure(config):
+    # After pytest's summary: the spare copies are the next run's.
+    if (spares := config.stash.get(_spares_key, None)) is None:
+        return
+    from pytest_django.plugin import blocking_manager_key
+
+    from . import xdist_databases
+
+    try:
+        with config.stash[blocking_manager_key].unblock():
+            xdist_databases.make_spares(spares)
+    finally:
+        config.stash[_session_stack_key].close()
 
 
 @pytest.fixture(autouse=True)

@@ -156,7 +156,7 @@ def _clone_kept_templates(pool, templates, worker_ids):
         for template, group in templates
     }
     early = {}
-    for worker_id in worker_ids:
+    for number, worker_id in enumerate(worker_ids):
         for template, group in templates:
             if kept[template]:
                 connection = connections[group[0]]
@@ -165,15 +165,19 @@ def _clone_kept_templates(pool, templates, worker_ids):
                     connection,
                     {**connection.settings_dict, "NAME": f"{template}_{worker_id}"},
                     kept[template],
+                    number,
                 )
     return early
 
 
-def _clone_kept(connection, settings, kept):
-    """Copy the schema template kept into settings' database; False if that failed."""
+def _clone_kept(connection, settings, kept, number):
+    """
+    Copy the schema template kept into settings' database, or take its spare
+    copy number (made as the last run ended); False if that failed.
+    """
     connection = type(connection)(settings, alias=connection.alias)
     try:
-        schema_templates.clone_template(connection, kept)
+        schema_templates.clone_template(connection, kept, spare=number)
         return True
     except Exception:
         # The template may have gone meanwhile (another run keeps the newest
@@ -403,6 +407,30 @@ def tear_down(session_directory, *, verbosity, workers):
         finally:
             own.close()
     databases.drop_databases(drops, workers)
+
+
+def make_spares(count):
+    """
+    In the controller, as the session ends, with --reuse-schema: make the
+    default alias's kept template's spare copies 0 to count - 1, where its
+    backend keeps them, for the next run's workers (_clone_kept()).
+    """
+    connection = connections[DEFAULT_DB_ALIAS]
+    kept = schema_templates.kept_template(connection)
+    if kept and connection.creation.schema_template_store().spares:
+        jobs = [partial(_make_spare, connection, kept, number) for number in range(count)]
+        databases.run_concurrently(jobs, count)
+
+
+def _make_spare(connection, kept, number):
+    own = type(connection)({**connection.settings_dict}, alias=connection.alias)
+    try:
+        schema_templates.make_spare(own, kept, number)
+    except Exception:
+        # The next run copies the template where a spare copy is missing.
+        pass
+    finally:
+        own.close()
 
 
 def _owner(name):

@@ -22,6 +22,10 @@ renames it; the second rename finds the template made and drops its copy.
 A template's name says what it is (backends/guard.py), and every drop and
 every build goes through guard.check_template() first.
 
+The pytest plugin also asks for spare copies of a template, where the
+backend's store makes them cheaply into a test database (make_spare(),
+clone_template()): a run ends by making its next run's.
+
 Where and how a backend keeps templates is its store's
 (backends/schema_templates/), which DatabaseCreation.schema_template_store()
 returns; a backend that returns None keeps none, and is migrated.
@@ -154,18 +158,33 @@ def _fingerprint(store):
     return _request.fingerprints[alias]
 
 
-def clone_template(connection, template):
+def clone_template(connection, template, spare=None):
     """
     Make connection's database (its NAME, a checked test database's name,
     which is made afresh) a copy of template, on connection: one of this
-    thread's own.
+    thread's own. Where the template's spare copy number spare is kept
+    (make_spare()), that copy becomes the database instead of a new one.
     """
     store = connection.creation.schema_template_store()
     name = connection.settings_dict["NAME"]
     if connection.creation.test_db_exists(name):
         connection.creation._destroy_test_db(name, verbosity=0)
-    store.clone(template, name)
+    if spare is None or not store.spares or not store.take_spare(template, spare, name):
+        store.clone(template, name)
     store.used(template)
+
+
+def make_spare(connection, template, number):
+    """
+    Where connection's store keeps spare copies, make template's copy number
+    unless it is there: as a run ends, for the next run's clone_template(),
+    which then renames a database instead of copying one while its workers
+    start, when copies compete with them for the processors. On connection:
+    one of this thread's own.
+    """
+    store = connection.creation.schema_template_store()
+    if store.spares:
+        store.make_spare(template, number)
 
 
 def _why_not_kept(store, parts):

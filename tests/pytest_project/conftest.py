@@ -3,7 +3,8 @@ The workers share one file-based cache directory. Every worker writes to the
 cache, meets the others, one of them clears the cache, and each records what
 it then sees of its own entries and of the others': the cache tests read
 every worker's record, so they fail without per-worker namespaces whichever
-worker xdist gives them to. Each worker also records its database's name.
+worker xdist gives them to. Each worker also records its database's name
+(and on PostgreSQL its oid).
 """
 
 import json
@@ -68,12 +69,12 @@ def pytest_configure(config):
         return
     clone_template = schema_templates.clone_template
 
-    def observed(connection, template):
+    def observed(connection, template, **kwargs):
         if mode == "fail":
             raise RuntimeError("the template is gone")
         with open(records() / "template-clones", "a") as file:
             file.write(f"{connection.settings_dict['NAME']}\n")
-        return clone_template(connection, template)
+        return clone_template(connection, template, **kwargs)
 
     schema_templates.clone_template = observed
 
@@ -82,6 +83,11 @@ def pytest_configure(config):
 def shared_cache(worker_id, django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         (records() / f"database-{worker_id}").write_text(connection.settings_dict["NAME"])
+        if connection.vendor == "postgresql":
+            # Which database it is, whatever its name: a renamed one keeps its oid.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT oid FROM pg_database WHERE datname = current_database()")
+                (records() / f"oid-{worker_id}").write_text(str(cursor.fetchone()[0]))
     cache.set(f"entry-{worker_id}", worker_id)
     meet("written", worker_id)
     if worker_id in CLEARING_WORKER:

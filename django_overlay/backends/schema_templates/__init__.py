@@ -5,7 +5,10 @@ run asks for templates: DatabaseCreation.schema_template_store() of the
 backend's module (backends/postgresql.py, mysql.py, sqlite3.py) returns one.
 
 A store makes, lists, clones and drops an alias's templates; what decides
-whether a template is used, and which are kept, is the runner's.
+whether a template is used, and which are kept, is the runner's. A store
+whose spares is True also makes spare copies of a template, and hands one
+over under a test database's name in one cheap step (spare(), make_spare(),
+take_spare()): a run makes them as it ends, for the next run's workers.
 """
 
 from ...paths import project_key
@@ -22,7 +25,8 @@ def is_template(name, prefix, building_too):
     matched = guard.TEMPLATE.fullmatch(name)
     if not matched or matched["prefix"] != prefix:
         return False
-    # Beyond the prefix, "_schema_" and 12 digits; a copy being built has its process id too.
+    # Beyond the prefix, "_schema_" and 12 digits; a copy being built has its
+    # process id too, and a spare copy "_spare" and its number.
     return building_too or len(name) == len(prefix) + len("_schema_") + 12
 
 
@@ -32,6 +36,8 @@ class ServerTemplates:
     NAME gives by default: runs whose TEST NAMEs differ (CI jobs sharing a
     server) share them.
     """
+
+    spares = False
 
     def __init__(self, connection):
         self.connection = connection

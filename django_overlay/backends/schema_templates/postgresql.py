@@ -2,12 +2,20 @@
 
 import os
 
+from django.db import DatabaseError
+
 from .. import guard, postgresql
 from . import ServerTemplates, is_template
 
 
 class PostgreSQLTemplates(ServerTemplates):
-    """A template is built under a name of its own, then renamed: the second rename loses."""
+    """
+    A template is built under a name of its own, then renamed: the second
+    rename loses. A spare copy of a template is taken by renaming it too:
+    of two runs taking the same one, the second finds none.
+    """
+
+    spares = True
 
     def unsupported(self):
         return None
@@ -18,6 +26,37 @@ class PostgreSQLTemplates(ServerTemplates):
 
     def clone(self, template, test_name):
         postgresql.copy_database(self.creation, template, test_name, end_sessions=False)
+
+    def spare(self, template, number):
+        """The name of template's spare copy number, or None where it would not fit."""
+        name = f"{template}_spare{number}"
+        return name if len(name) <= self.connection.ops.max_name_length() else None
+
+    def make_spare(self, template, number):
+        spare = self.spare(template, number)
+        if spare is None:
+            return
+        guard.check_template(self.connection, spare)
+        with self.creation._nodb_cursor() as cursor:
+            if self.creation._database_exists(cursor, spare):
+                return
+        # CREATE DATABASE commits whole or not at all: no run takes half a copy.
+        postgresql.copy_database(self.creation, template, spare, end_sessions=False)
+
+    def take_spare(self, template, number, test_name):
+        """Rename template's spare copy number to test_name; False where there was none."""
+        spare = self.spare(template, number)
+        if spare is None:
+            return False
+        guard.check_template(self.connection, spare)
+        quote = self.connection.ops.quote_name
+        with self.creation._nodb_cursor() as cursor:
+            try:
+                cursor.execute(f"ALTER DATABASE {quote(spare)} RENAME TO {quote(test_name)}")
+            except DatabaseError:
+                # Never made, or taken by another run meanwhile.
+                return False
+        return True
 
     def save(self, test_name, template):
         building = f"{template}_{os.getpid()}"
@@ -53,10 +92,20 @@ class PostgreSQLTemplates(ServerTemplates):
         """PostgreSQL keeps the newest made: a database has no time of last use."""
 
     def drop(self, name):
+        """Drop the template name, and its spare copies."""
         guard.check_template(self.connection, name)
         with self.creation._nodb_cursor() as cursor:
-            try:
-                cursor.execute(f"DROP DATABASE IF EXISTS {self.connection.ops.quote_name(name)}")
-            except Exception as error:
-                # Another run clones it at the moment: dropped next time.
-                self.creation.log(f"Could not drop the schema template {name!r} ({error}).")
+            cursor.execute(
+                "SELECT datname FROM pg_catalog.pg_database WHERE starts_with(datname, %s)",
+                [f"{name}_spare"],
+            )
+            spares = [spare for (spare,) in cursor.fetchall()]
+            for each in [*spares, name]:
+                guard.check_template(self.connection, each)
+                try:
+                    cursor.execute(
+                        f"DROP DATABASE IF EXISTS {self.connection.ops.quote_name(each)}"
+                    )
+                except Exception as error:
+                    # Another run clones it at the moment: dropped next time.
+                    self.creation.log(f"Could not drop the schema template {each!r} ({error}).")

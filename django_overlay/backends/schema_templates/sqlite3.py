@@ -11,7 +11,12 @@ from . import is_template, records_directory
 
 
 class SQLiteTemplates:
-    """An alias's templates, the newest used kept."""
+    """
+    An alias's templates, the newest used kept. No spare copies: a copy of a
+    file is what a worker's database is made by already.
+    """
+
+    spares = False
 
     def __init__(self, connection):
         self.connection = connection
