@@ -158,9 +158,9 @@ class Run:
     def worker_databases(self):
         return self._by_worker("database-")
 
-    def database_oids(self):
-        """Each worker's database's oid on PostgreSQL, by worker: a renamed database keeps it."""
-        return self._by_worker("oid-")
+    def database_identities(self):
+        """What identifies each worker's database on a server, by worker (see the conftest)."""
+        return self._by_worker("identity-")
 
     def _by_worker(self, prefix):
         """The records named prefix followed by a worker's id, by worker."""
@@ -239,18 +239,40 @@ class Run:
         return sorted(row[0] for row in rows)
 
     def spare_copies(self):
-        """{name: oid} of the spare copies of the sample's schema templates on PostgreSQL."""
-        import psycopg
+        """{name: what identifies it} of the spare copies of the sample's schema templates."""
+        pattern = f"%{self.name}%\\_spare%"
+        if self.database == "postgresql":
+            import psycopg
 
-        settings = server_settings("postgresql")
-        with psycopg.connect(
-            host=settings["HOST"], port=settings["PORT"], user=settings["USER"], dbname="postgres"
-        ) as connection:
-            rows = connection.execute(
-                "SELECT datname, oid FROM pg_database WHERE datname LIKE %s",
-                [f"%{self.name}%\\_spare%"],
-            ).fetchall()
-        return {name: str(oid) for name, oid in rows}
+            settings = server_settings("postgresql")
+            with psycopg.connect(
+                host=settings["HOST"],
+                port=settings["PORT"],
+                user=settings["USER"],
+                dbname="postgres",
+            ) as connection:
+                rows = connection.execute(
+                    "SELECT datname, oid FROM pg_database WHERE datname LIKE %s", [pattern]
+                ).fetchall()
+        else:
+            import MySQLdb
+
+            settings = server_settings("mariadb")
+            connection = MySQLdb.connect(
+                host=settings["HOST"], port=int(settings["PORT"]), user=settings["USER"]
+            )
+            try:
+                cursor = connection.cursor()
+                cursor.execute(
+                    "SELECT SUBSTRING_INDEX(name, '/', 1), table_id "
+                    "FROM information_schema.innodb_sys_tables "
+                    "WHERE name LIKE %s AND SUBSTRING_INDEX(name, '/', -1) = 'django_migrations'",
+                    [pattern],
+                )
+                rows = cursor.fetchall()
+            finally:
+                connection.close()
+        return {name: str(identity) for name, identity in rows}
 
     def files_left(self):
         left = [self.cache] if self.cache.exists() else []
@@ -424,8 +446,8 @@ def test_reuse_schema_copies_the_kept_template_into_every_workers_database(run, 
     makes no test database; where such a copy fails, it copies the kept
     template into the test database, and clones that for the worker. A
     worker started in place of a crashed one makes the test database itself.
-    On PostgreSQL the workers' databases are the spare copies of the
-    template that the run before made as it ended, renamed.
+    On a server the workers' databases are the spare copies of the template
+    that the run before made as it ended, renamed.
     """
     sample = run(database)
     reuse = ("-n", "2", "--django-overlay", "--reuse-schema")
@@ -440,7 +462,7 @@ def test_reuse_schema_copies_the_kept_template_into_every_workers_database(run, 
     test_database = first.test_database()
     assert first.test_databases_made() == [test_database]
     workers = {"gw0": f"{test_database}_gw0", "gw1": f"{test_database}_gw1"}
-    if database == "postgresql":
+    if database != "sqlite":
         # As it ends, the run copies the template for the next run's workers.
         spares = first.spare_copies()
         assert sorted(name.rpartition("_")[2] for name in spares) == ["spare0", "spare1"]
@@ -450,9 +472,9 @@ def test_reuse_schema_copies_the_kept_template_into_every_workers_database(run, 
     assert sorted(second.template_clones()) == sorted(workers.values())
     assert second.test_databases_made() == []
     assert second.worker_databases() == workers
-    if database == "postgresql":
+    if database != "sqlite":
         # The workers' databases were those copies, renamed; new ones are kept.
-        assert sorted(second.database_oids().values()) == sorted(spares.values())
+        assert sorted(second.database_identities().values()) == sorted(spares.values())
         assert second.spare_copies().keys() == spares.keys()
         assert not set(second.spare_copies().values()) & set(spares.values())
     failed = sample(*reuse, **{**variables, "PYTEST_SAMPLE_TEMPLATE_CLONES": "fail"})

@@ -216,19 +216,33 @@ def test_server_template_names_are_checked(use_databases, overlay):
         guard.check_test_database(connection, "test_other_schema_0123456789ab")
 
 
-def test_spare_copies_are_the_template_and_go_with_it(use_databases, contrib_apps, overlay):
+# What identifies a database whatever its name: a database renamed keeps its
+# oid, a table moved to another database its InnoDB id.
+IDENTITIES = {
+    "postgresql": "SELECT oid FROM pg_database WHERE datname = %s",
+    "mariadb": "SELECT table_id FROM information_schema.innodb_sys_tables "
+    "WHERE name = CONCAT(%s, '/django_migrations')",
+}
+
+
+@pytest.mark.parametrize("database", ["postgresql", "mariadb"])
+def test_spare_copies_are_the_template_and_go_with_it(
+    database, use_databases, contrib_apps, overlay
+):
     """
-    PostgreSQL's spare copies of a template (for the pytest plugin's next
-    run) are the template, become a test database by renaming, and are
-    dropped with their template.
+    A server's spare copies of a template (for the pytest plugin's next run)
+    are the template, become a test database by renaming (PostgreSQL) or
+    by moving its tables (MariaDB), and are dropped with their template.
     """
-    backend = SERVERS["postgresql"]()
+    backend = SERVERS[database]()
     name = f"overlay_spares_{PID}"
 
-    def oid(database):
-        with backend.connect() as server:
-            query = "SELECT oid FROM pg_database WHERE datname = %s"
-            return server.execute(query, [database]).fetchone()[0]
+    def identity(of):
+        if database == "postgresql":
+            with backend.connect() as server:
+                return server.execute(IDENTITIES[database], [of]).fetchone()[0]
+        (row,) = backend.query(IDENTITIES[database], [of])
+        return row[0]
 
     use_databases({"default": {**backend.settings, "NAME": name}})
     try:
@@ -242,18 +256,20 @@ def test_spare_copies_are_the_template_and_go_with_it(use_databases, contrib_app
         spares = [store.spare(template, 0), store.spare(template, 1)]
         assert sorted(store.templates(building_too=True)) == sorted([template, *spares])
         assert backend.describe(spares[0]) == backend.describe(template)
-        spare_oid = oid(spares[0])
+        spare_identity = identity(spares[0])
+        guard.remember_test_name("default", f"test_{name}_gw0")
         clone = type(connection)({**connection.settings_dict, "NAME": f"test_{name}_gw0"})
         schema_templates.clone_template(clone, template, spare=0)
         clone.close()
-        assert oid(f"test_{name}_gw0") == spare_oid
+        assert identity(f"test_{name}_gw0") == spare_identity
+        assert backend.describe(f"test_{name}_gw0") == backend.describe(template)
         assert spares[0] not in backend.databases()
         store.drop(template)
         assert not [each for each in backend.databases() if each.startswith(f"test_{name}_schema")]
     finally:
-        for database in backend.databases():
-            if database.startswith(f"test_{name}"):
-                backend.drop(database)
+        for each in backend.databases():
+            if each.startswith(f"test_{name}"):
+                backend.drop(each)
 
 
 # The fingerprint: each change that makes migrate make something else says so.

@@ -138,13 +138,13 @@ def _dump(self, source_database_name, target_database_name):
     check_test_database(self.connection, target_database_name)
     quoted = self.connection.ops.quote_name(target_database_name)
     with self._nodb_cursor() as cursor:
-        charset, collation = _character_set(cursor, source_database_name)
+        charset, collation = character_set(cursor, source_database_name)
         cursor.execute(f"DROP DATABASE {quoted}")
         cursor.execute(f"CREATE DATABASE {quoted} CHARACTER SET {charset} COLLATE {collation}")
     patches.original(_clone_db)(self, source_database_name, target_database_name)
 
 
-def _character_set(cursor, database):
+def character_set(cursor, database):
     cursor.execute(
         "SELECT default_character_set_name, default_collation_name "
         "FROM information_schema.schemata WHERE schema_name = %s",
@@ -154,7 +154,7 @@ def _character_set(cursor, database):
 
 
 def _read_schema(cursor, source):
-    schema = Schema(*_character_set(cursor, source))
+    schema = Schema(*character_set(cursor, source))
     cursor.execute(
         "SELECT table_name, table_type FROM information_schema.tables "
         "WHERE table_schema = %s ORDER BY table_name",
@@ -166,12 +166,12 @@ def _read_schema(cursor, source):
         raise Unsupported(f"tables of a type not copied: {', '.join(unsupported)}")
     base_tables = [name for name, kind in tables if kind == "BASE TABLE"]
     for name in base_tables:
-        cursor.execute(f"SHOW CREATE TABLE {_qualified(source, name)}")
+        cursor.execute(f"SHOW CREATE TABLE {qualified(source, name)}")
         schema.tables.append((name, cursor.fetchone()[1]))
     columns = _copied_columns(cursor, source)
     schema.rows = [(name, columns[name]) for name in _tables_with_rows(cursor, source, base_tables)]
     for name in (name for name, kind in tables if kind == "VIEW"):
-        cursor.execute(f"SHOW CREATE VIEW {_qualified(source, name)}")
+        cursor.execute(f"SHOW CREATE VIEW {qualified(source, name)}")
         _name, statement, charset, collation = cursor.fetchone()
         schema.views.append((name, statement, charset, collation))
     schema.programs = _programs(cursor, source)
@@ -199,7 +199,7 @@ def _tables_with_rows(cursor, source, tables):
         batch = tables[start : start + EXISTS_BATCH]
         cursor.execute(
             " UNION ALL ".join(
-                f"SELECT %s FROM DUAL WHERE EXISTS (SELECT 1 FROM {_qualified(source, name)})"
+                f"SELECT %s FROM DUAL WHERE EXISTS (SELECT 1 FROM {qualified(source, name)})"
                 for name in batch
             ),
             batch,
@@ -234,7 +234,7 @@ def _programs(cursor, source):
             program_kind, name = (kind, row[0]) if kind else row
             if program_kind not in {"TRIGGER", "PROCEDURE", "FUNCTION", "EVENT"}:
                 raise Unsupported(f"{program_kind.lower()} {name} is not copied")
-            cursor.execute(f"SHOW CREATE {program_kind} {_qualified(source, name)}")
+            cursor.execute(f"SHOW CREATE {program_kind} {qualified(source, name)}")
             described = dict(
                 zip([column[0] for column in cursor.description], cursor.fetchone(), strict=True)
             )
@@ -269,7 +269,7 @@ def _copy(self, cursor, schema, source, target):
     for name, columns in schema.rows:
         listed = ", ".join(map(quote, columns))
         cursor.execute(
-            f"INSERT INTO {quote(name)} ({listed}) SELECT {listed} FROM {_qualified(source, name)}"
+            f"INSERT INTO {quote(name)} ({listed}) SELECT {listed} FROM {qualified(source, name)}"
         )
     _create_views(cursor, schema.views, source, target, quote)
     for statement, sql_mode, charset, collation, time_zone in schema.programs:
@@ -342,7 +342,7 @@ def _set_session(cursor, sql_mode, charset, collation, time_zone):
     )
 
 
-def _qualified(database, name):
+def qualified(database, name):
     return "`{}`.`{}`".format(database.replace("`", "``"), name.replace("`", "``"))
 
 

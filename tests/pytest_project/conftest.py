@@ -4,7 +4,7 @@ cache, meets the others, one of them clears the cache, and each records what
 it then sees of its own entries and of the others': the cache tests read
 every worker's record, so they fail without per-worker namespaces whichever
 worker xdist gives them to. Each worker also records its database's name
-(and on PostgreSQL its oid).
+(and on a server what identifies it, see IDENTITIES).
 """
 
 import json
@@ -16,6 +16,13 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 
+# Which database it is, whatever its name: a database renamed keeps its oid, a
+# table moved to another database its InnoDB id.
+IDENTITIES = {
+    "postgresql": "SELECT oid FROM pg_database WHERE datname = current_database()",
+    "mysql": "SELECT table_id FROM information_schema.innodb_sys_tables "
+    "WHERE name = CONCAT(DATABASE(), '/django_migrations')",
+}
 # Long enough for the slowest worker to start and set its databases up.
 MEETING_TIMEOUT = 60
 CLEARING_WORKER = {"gw0", "master"}
@@ -83,11 +90,10 @@ def pytest_configure(config):
 def shared_cache(worker_id, django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         (records() / f"database-{worker_id}").write_text(connection.settings_dict["NAME"])
-        if connection.vendor == "postgresql":
-            # Which database it is, whatever its name: a renamed one keeps its oid.
+        if identity := IDENTITIES.get(connection.vendor):
             with connection.cursor() as cursor:
-                cursor.execute("SELECT oid FROM pg_database WHERE datname = current_database()")
-                (records() / f"oid-{worker_id}").write_text(str(cursor.fetchone()[0]))
+                cursor.execute(identity)
+                (records() / f"identity-{worker_id}").write_text(str(cursor.fetchone()[0]))
     cache.set(f"entry-{worker_id}", worker_id)
     meet("written", worker_id)
     if worker_id in CLEARING_WORKER:

@@ -53,3 +53,8 @@ class ServerTemplates:
     def fingerprint(self):
         with self.creation._nodb_cursor() as cursor:
             return schema_fingerprint.fingerprint(self.connection, cursor.db)
+
+    def spare(self, template, number):
+        """The name of template's spare copy number, or None where it would not fit."""
+        name = f"{template}_spare{number}"
+        return name if len(name) <= self.connection.ops.max_name_length() else None

@@ -27,11 +27,6 @@ class PostgreSQLTemplates(ServerTemplates):
     def clone(self, template, test_name):
         postgresql.copy_database(self.creation, template, test_name, end_sessions=False)
 
-    def spare(self, template, number):
-        """The name of template's spare copy number, or None where it would not fit."""
-        name = f"{template}_spare{number}"
-        return name if len(name) <= self.connection.ops.max_name_length() else None
-
     def make_spare(self, template, number):
         spare = self.spare(template, number)
         if spare is None:
