@@ -210,69 +210,52 @@ class Run:
     def databases_left(self):
         if self.database == "sqlite":
             return sorted(path.name for path in self.sqlite.iterdir())
+        pattern = f"%{self.name}%"
         if self.database == "postgresql":
-            import psycopg
-
-            settings = server_settings("postgresql")
-            with psycopg.connect(
-                host=settings["HOST"],
-                port=settings["PORT"],
-                user=settings["USER"],
-                dbname="postgres",
-            ) as connection:
-                rows = connection.execute(
-                    "SELECT datname FROM pg_database WHERE datname LIKE %s", [f"%{self.name}%"]
-                ).fetchall()
-        else:
-            import MySQLdb
-
-            settings = server_settings("mariadb")
-            connection = MySQLdb.connect(
-                host=settings["HOST"], port=int(settings["PORT"]), user=settings["USER"]
+            rows = self._server_rows(
+                "SELECT datname FROM pg_database WHERE datname LIKE %s", pattern
             )
-            try:
-                cursor = connection.cursor()
-                cursor.execute("SHOW DATABASES LIKE %s", [f"%{self.name}%"])
-                rows = cursor.fetchall()
-            finally:
-                connection.close()
+        else:
+            rows = self._server_rows("SHOW DATABASES LIKE %s", pattern)
         return sorted(row[0] for row in rows)
 
     def spare_copies(self):
         """{name: what identifies it} of the spare copies of the sample's schema templates."""
         pattern = f"%{self.name}%\\_spare%"
         if self.database == "postgresql":
+            query = "SELECT datname, oid FROM pg_database WHERE datname LIKE %s"
+        else:
+            query = (
+                "SELECT SUBSTRING_INDEX(name, '/', 1), table_id "
+                "FROM information_schema.innodb_sys_tables "
+                "WHERE name LIKE %s AND SUBSTRING_INDEX(name, '/', -1) = 'django_migrations'"
+            )
+        return {name: str(identity) for name, identity in self._server_rows(query, pattern)}
+
+    def _server_rows(self, query, parameter):
+        """query's rows on the sample's server, outside any database."""
+        settings = server_settings(self.database)
+        if self.database == "postgresql":
             import psycopg
 
-            settings = server_settings("postgresql")
             with psycopg.connect(
                 host=settings["HOST"],
                 port=settings["PORT"],
                 user=settings["USER"],
                 dbname="postgres",
             ) as connection:
-                rows = connection.execute(
-                    "SELECT datname, oid FROM pg_database WHERE datname LIKE %s", [pattern]
-                ).fetchall()
-        else:
-            import MySQLdb
+                return connection.execute(query, [parameter]).fetchall()
+        import MySQLdb
 
-            settings = server_settings("mariadb")
-            connection = MySQLdb.connect(
-                host=settings["HOST"], port=int(settings["PORT"]), user=settings["USER"]
-            )
-            try:
-                cursor = connection.cursor()
-                cursor.execute(
-                    "SELECT SUBSTRING_INDEX(name, '/', 1), table_id "
-                    "FROM information_schema.innodb_sys_tables "
-                    "WHERE name LIKE %s AND SUBSTRING_INDEX(name, '/', -1) = 'django_migrations'",
-                    [pattern],
-                )
-                rows = cursor.fetchall()
-            finally:
-                connection.close()
-        return {name: str(identity) for name, identity in rows}
+        connection = MySQLdb.connect(
+            host=settings["HOST"], port=int(settings["PORT"]), user=settings["USER"]
+        )
+        try:
+            cursor = connection.cursor()
+            cursor.execute(query, [parameter])
+            return cursor.fetchall()
+        finally:
+            connection.close()
 
     def files_left(self):
         left = [self.cache] if self.cache.exists() else []
