@@ -30,10 +30,12 @@ database, test_<name>_gw<N>. The controller clones for gw0 to gw<N - 1>
 itself, all at once, before it releases the lock (with --reuse-schema, where
 a schema template of today's fingerprint is kept, it copies that template
 into the workers' databases instead, and makes no test_<name> unless a copy
-failed), and a worker takes the clones made for it where they are of its
-settings; otherwise, and in a worker that xdist starts in place of a crashed
-one (which has an id of its own), the worker makes the templates it lacks
-under the lock and clones, outside it, over whatever was there.
+failed; where the backend keeps them, the spare copies of the template that
+the last run made as it ended, make_spares(), become the workers' databases
+without copying), and a worker takes the clones made for it where they are
+of its settings; otherwise, and in a worker that xdist starts in place of a
+crashed one (which has an id of its own), the worker makes the templates it
+lacks under the lock and clones, outside it, over whatever was there.
 
 Every name is recorded in the session's directory before its database is
 made, and the controller drops whatever of them exists once the workers are
@@ -416,7 +418,11 @@ def make_spares(count):
     backend keeps them, for the next run's workers (_clone_kept()).
     """
     connection = connections[DEFAULT_DB_ALIAS]
-    kept = schema_templates.kept_template(connection)
+    try:
+        kept = schema_templates.kept_template(connection)
+    except Exception:
+        # The server went away, say: the next run copies the template.
+        return
     if kept and connection.creation.schema_template_store().spares:
         jobs = [partial(_make_spare, connection, kept, number) for number in range(count)]
         databases.run_concurrently(jobs, count)
@@ -427,7 +433,7 @@ def _make_spare(connection, kept, number):
     try:
         schema_templates.make_spare(own, kept, number)
     except Exception:
-        # The next run copies the template where a spare copy is missing.
+        # The next run copies the template where this copy is missing.
         pass
     finally:
         own.close()
