@@ -162,6 +162,10 @@ class Run:
         """What identifies each worker's database on a server, by worker (see the conftest)."""
         return self._by_worker("identity-")
 
+    def overlay_loaders(self):
+        """What loaded django_overlay.patches in each worker, by worker."""
+        return self._by_worker("loader-")
+
     def _by_worker(self, prefix):
         """The records named prefix followed by a worker's id, by worker."""
         return {
@@ -505,6 +509,20 @@ def test_with_pytest_randomly_timeout_and_rerunfailures(run, database):
     assert sample.rows_left() and not any(sample.rows_left()), sample.rows_left()
     assert sample.databases_left() == []
     assert sample.files_left() == []
+
+
+def test_pytest_leaves_the_overlays_modules_unrewritten(run):
+    """
+    pytest rewrites the asserts of every module of a distribution with a
+    pytest11 entry point; the plugin takes the overlay's out, in every
+    process, before it imports them.
+    """
+    sample = run("sqlite")("-n", "2", "--django-overlay")
+    assert sample.completed.returncode == 0, sample.output
+    assert sample.overlay_loaders() == {
+        "gw0": "SourceFileLoader",
+        "gw1": "SourceFileLoader",
+    }
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql", "mariadb"])

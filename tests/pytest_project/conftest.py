@@ -9,6 +9,7 @@ worker xdist gives them to. Each worker also records its database's name
 
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -90,6 +91,9 @@ def pytest_configure(config):
 def shared_cache(worker_id, django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         (records() / f"database-{worker_id}").write_text(connection.settings_dict["NAME"])
+        if patches := sys.modules.get("django_overlay.patches"):
+            # pytest's assertion rewriting loads what it rewrites itself.
+            (records() / f"loader-{worker_id}").write_text(type(patches.__loader__).__name__)
         if identity := IDENTITIES.get(connection.vendor):
             with connection.cursor() as cursor:
                 cursor.execute(identity)
