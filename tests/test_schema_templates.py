@@ -272,6 +272,51 @@ def test_spare_copies_are_the_template_and_go_with_it(
                 backend.drop(each)
 
 
+def test_mariadb_copies_the_template_where_its_spare_cannot_move(
+    use_databases, contrib_apps, overlay
+):
+    """
+    A MariaDB spare copy still being made, or with a stored procedure (which
+    would not move with the tables), is left where it is and the template is
+    copied instead; once whole and without it, it is taken.
+    """
+    backend = SERVERS["mariadb"]()
+    name = f"overlay_unmoved_{PID}"
+    use_databases({"default": {**backend.settings, "NAME": name}})
+
+    def clone(number):
+        clone = f"test_{name}_gw{number}"
+        guard.remember_test_name("default", clone)
+        own = type(connection)({**connection.settings_dict, "NAME": clone})
+        schema_templates.clone_template(own, template, spare=0)
+        own.close()
+        assert backend.describe(clone) == backend.describe(template)
+        return spare in backend.databases()
+
+    try:
+        test_utils.teardown_databases(setup(verbosity=0), verbosity=0)
+        connection = connections["default"]
+        store = connection.creation.schema_template_store()
+        (template,) = store.templates()
+        schema_templates.make_spare(connection, template, 0)
+        spare = store.spare(template, 0)
+        (complete,) = backend.query(
+            "SELECT schema_comment FROM information_schema.schemata WHERE schema_name = %s",
+            [spare],
+        )
+        backend.query(f"ALTER DATABASE `{spare}` COMMENT 'building 1'")
+        assert clone(0)
+        backend.query(f"ALTER DATABASE `{spare}` COMMENT %s", list(complete))
+        backend.query("CREATE PROCEDURE unmoved() SELECT 1", database=spare)
+        assert clone(1)
+        backend.query(f"DROP PROCEDURE `{spare}`.unmoved")
+        assert not clone(2)
+    finally:
+        for each in backend.databases():
+            if each.startswith(f"test_{name}"):
+                backend.drop(each)
+
+
 # The fingerprint: each change that makes migrate make something else says so.
 
 MIGRATION = """

@@ -165,19 +165,19 @@ def _clone_kept_templates(pool, templates, worker_ids):
                 early[f"{template}_{worker_id}"] = pool.submit(
                     _clone_kept,
                     connection,
-                    {**connection.settings_dict, "NAME": f"{template}_{worker_id}"},
+                    f"{template}_{worker_id}",
                     kept[template],
                     number,
                 )
     return early
 
 
-def _clone_kept(connection, settings, kept, number):
+def _clone_kept(connection, name, kept, number):
     """
-    Copy the schema template kept into settings' database, or take its spare
+    Copy the schema template kept into the database name, or take its spare
     copy number (made as the last run ended); False if that failed.
     """
-    connection = type(connection)(settings, alias=connection.alias)
+    connection = _connection_to(connection, name)
     try:
         schema_templates.clone_template(connection, kept, spare=number)
         return True
@@ -429,7 +429,7 @@ def make_spares(count):
 
 
 def _make_spare(connection, kept, number):
-    own = type(connection)({**connection.settings_dict}, alias=connection.alias)
+    own = _connection_to(connection, connection.settings_dict["NAME"])
     try:
         schema_templates.make_spare(own, kept, number)
     except Exception:

@@ -59,24 +59,41 @@ class MariaDBTemplates(ServerTemplates):
     def take_spare(self, template, number, test_name):
         """Move template's spare copy number into test_name; False where there was none."""
         spare = self.spare(template, number)
-        if spare is None or not self.exists(spare):
+        if spare is None:
             return False
         guard.check_template(self.connection, spare)
         quote = self.connection.ops.quote_name
         with self.creation._nodb_cursor() as cursor:
+            # Whether the copy is whole and can move, its tables and its
+            # character set, in one round trip: a worker waits for this.
             cursor.execute(
-                "SELECT table_name, table_type FROM information_schema.tables "
-                "WHERE table_schema = %s",
-                [spare],
+                "SELECT s.schema_comment, s.default_character_set_name, "
+                "s.default_collation_name, t.table_name, t.table_type, "
+                "EXISTS (SELECT 1 FROM information_schema.triggers "
+                "WHERE trigger_schema = %s) "
+                "OR EXISTS (SELECT 1 FROM information_schema.routines "
+                "WHERE routine_schema = %s) "
+                "OR EXISTS (SELECT 1 FROM information_schema.events "
+                "WHERE event_schema = %s) "
+                "FROM information_schema.schemata s "
+                "LEFT JOIN information_schema.tables t ON t.table_schema = s.schema_name "
+                "WHERE s.schema_name = %s",
+                # Constants, not s.schema_name: the server then reads only
+                # this database's entries.
+                [spare] * 4,
             )
-            tables = cursor.fetchall()
-            # A view, a stored program or an event would stay behind, and a
-            # table with triggers cannot move: such a template is copied.
-            if not tables or any(kind != "BASE TABLE" for _name, kind in tables):
+            rows = cursor.fetchall()
+            if not rows:
                 return False
-            if self._has_programs(cursor, spare):
+            comment, charset, collation, _table, _kind, programs = rows[0]
+            tables = {table: kind for *_, table, kind, _programs in rows}
+            # A copy still being made is not taken. A view, a stored program
+            # or an event would stay behind, and a table with triggers cannot
+            # move: such a template is copied. A copy without tables has one
+            # row, with no table.
+            whole = (comment or "").startswith(COMPLETE)
+            if not whole or programs or any(kind != "BASE TABLE" for kind in tables.values()):
                 return False
-            charset, collation = mysql.character_set(cursor, spare)
             cursor.execute(
                 f"CREATE DATABASE {quote(test_name)} CHARACTER SET {charset} COLLATE {collation}"
             )
@@ -84,8 +101,8 @@ class MariaDBTemplates(ServerTemplates):
                 cursor.execute(
                     "RENAME TABLE "
                     + ", ".join(
-                        f"{mysql.qualified(spare, name)} TO {mysql.qualified(test_name, name)}"
-                        for name, _kind in tables
+                        f"{mysql.qualified(spare, table)} TO {mysql.qualified(test_name, table)}"
+                        for table in tables
                     )
                 )
             except DatabaseError:
@@ -94,15 +111,6 @@ class MariaDBTemplates(ServerTemplates):
                 return False
             cursor.execute(f"DROP DATABASE IF EXISTS {quote(spare)}")
         return True
-
-    def _has_programs(self, cursor, database):
-        cursor.execute(
-            "SELECT EXISTS (SELECT 1 FROM information_schema.triggers WHERE trigger_schema = %s) "
-            "OR EXISTS (SELECT 1 FROM information_schema.routines WHERE routine_schema = %s) "
-            "OR EXISTS (SELECT 1 FROM information_schema.events WHERE event_schema = %s)",
-            [database] * 3,
-        )
-        return bool(cursor.fetchone()[0])
 
     def save(self, test_name, template):
         guard.check_template(self.connection, template)
