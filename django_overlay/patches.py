@@ -206,21 +206,25 @@ PATCHES = (
         "django.db.backends.sqlite3.creation:DatabaseCreation.get_test_db_clone_settings",
         "django_overlay.backends.sqlite3:get_test_db_clone_settings",
         upstream=("0013",),
+        when_imported=True,
     ),
     Patch(
         "django.db.backends.sqlite3.creation:DatabaseCreation._clone_test_db",
         "django_overlay.backends.sqlite3:_clone_test_db",
         upstream=("0013",),
+        when_imported=True,
     ),
     Patch(
         "django.db.backends.sqlite3.creation:DatabaseCreation.setup_worker_connection",
         "django_overlay.backends.sqlite3:setup_worker_connection",
         upstream=("0013",),
+        when_imported=True,
     ),
     Patch(
         "django.db.backends.sqlite3.creation:DatabaseCreation._destroy_test_db",
         "django_overlay.backends.sqlite3:_destroy_test_db",
         upstream=("0013",),
+        when_imported=True,
     ),
     Patch(
         "django.db.backends.postgresql.creation:DatabaseCreation._clone_test_db",
@@ -404,30 +408,37 @@ PATCHES = (
     Patch(
         "django.db.backends.sqlite3.creation:DatabaseCreation.test_db_exists",
         "django_overlay.backends.sqlite3:test_db_exists",
+        when_imported=True,
     ),
     Patch(
         "django.db.backends.sqlite3.creation:DatabaseCreation.is_test_db_in_memory",
         "django_overlay.backends.sqlite3:is_test_db_in_memory",
+        when_imported=True,
     ),
     Patch(
         "django.db.backends.sqlite3.creation:DatabaseCreation.copy_test_db",
         "django_overlay.backends.sqlite3:copy_test_db",
+        when_imported=True,
     ),
     Patch(
         "django.db.backends.sqlite3.creation:DatabaseCreation.test_db_columns_sql",
         "django_overlay.backends.sqlite3:test_db_columns_sql",
+        when_imported=True,
     ),
     Patch(
         "django.db.backends.sqlite3.creation:DatabaseCreation.schema_template_store",
         "django_overlay.backends.sqlite3:schema_template_store",
+        when_imported=True,
     ),
     Patch(
         "django.db.backends.sqlite3.creation:DatabaseCreation.worker_handover",
         "django_overlay.backends.sqlite3:worker_handover",
+        when_imported=True,
     ),
     Patch(
         "django.db.backends.sqlite3.creation:DatabaseCreation.take_worker_handover",
         "django_overlay.backends.sqlite3:take_worker_handover",
+        when_imported=True,
     ),
     Patch(
         "django.db.utils:ConnectionHandler.__getitem__",
@@ -464,16 +475,19 @@ PATCHES = (
         "django.core.cache.backends.redis:RedisCache.make_and_validate_key",
         "django_overlay.caches.redis:make_and_validate_key",
         upstream=("0014",),
+        when_imported=True,
     ),
     Patch("django.core.cache.backends.redis:RedisCache.clear", "django_overlay.caches.redis:clear"),
     Patch(
         "django.core.cache.backends.memcached:BaseMemcachedCache.make_and_validate_key",
         "django_overlay.caches.memcached:make_and_validate_key",
         upstream=("0014",),
+        when_imported=True,
     ),
     Patch(
         "django.core.cache.backends.memcached:BaseMemcachedCache.clear",
         "django_overlay.caches.memcached:clear",
+        when_imported=True,
     ),
     Patch(
         "django_redis.client.default:DefaultClient.make_key",

@@ -181,27 +181,38 @@ def test_install_imports_no_database_driver_and_patches_on_import():
     """
     Installing leaves the backends' modules, and their drivers, to be imported
     when the project uses them, and patches them then: a spawned worker does
-    not pay for psycopg, MySQLdb, oracledb or redis it never uses.
+    not pay for psycopg, MySQLdb, oracledb, sqlite3, redis or memcached
+    clients it never uses.
     """
     script = """
 import sys
 import django_overlay
 from django_overlay import patches
 django_overlay.install()
-heavy = ["psycopg", "MySQLdb", "oracledb", "redis", "django.db.backends.postgresql.creation"]
+heavy = [
+    "psycopg", "MySQLdb", "oracledb", "sqlite3", "redis", "pymemcache",
+    "django.db.backends.postgresql.creation", "django.db.backends.sqlite3.creation",
+    "django.core.cache.backends.memcached",
+]
 print([name for name in heavy if name in sys.modules])
 from django.db.backends.postgresql import creation
 print(vars(creation.DatabaseCreation)["_clone_test_db"] is patches.load(
     "django_overlay.backends.postgresql:_clone_test_db"))
+from django.db.backends.sqlite3 import creation as sqlite_creation
+print(vars(sqlite_creation.DatabaseCreation)["_clone_test_db"] is patches.load(
+    "django_overlay.backends.sqlite3:_clone_test_db"))
 patches.uninstall()
 print(vars(creation.DatabaseCreation)["_clone_test_db"].__module__)
+print(vars(sqlite_creation.DatabaseCreation)["_clone_test_db"].__module__)
 """
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == [
         "[]",
         "True",
+        "True",
         "django.db.backends.postgresql.creation",
+        "django.db.backends.sqlite3.creation",
     ]
 
 

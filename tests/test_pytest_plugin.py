@@ -483,6 +483,30 @@ def test_reuse_schema_copies_the_kept_template_into_every_workers_database(run, 
     assert dropped.files_left() == []
 
 
+@pytest.mark.parametrize("database", ["postgresql", "mariadb"])
+def test_ctrl_c_while_copying_the_template_for_the_next_run(run, database):
+    """
+    Ctrl-C while a run copies the kept template for the next run's workers,
+    after its summary: the run's result stands, without a traceback; the
+    copies under way are finished and nothing else is left.
+    """
+    sample = run(database)
+    variables = {"DJANGO_OVERLAY_CACHE": str(sample.root / "overlay-cache")}
+    reuse = ("-n", "2", "--django-overlay", "--reuse-schema")
+    interrupted = sample(*reuse, **variables, PYTEST_SAMPLE_TEMPLATE_CLONES="interrupt")
+    assert interrupted.completed.returncode == 0, interrupted.output
+    assert "interrupted while copying the schema template" in interrupted.output
+    assert "Traceback" not in interrupted.output
+    # The template and the copies made: those not started yet are not.
+    (template, *spares) = interrupted.databases_left()
+    assert "_schema_" in template
+    assert set(spares) <= {f"{template}_spare0", f"{template}_spare1"}
+    dropped = sample("-n", "2", "--django-overlay", "--drop-schema-templates", **variables)
+    assert dropped.completed.returncode == 0, dropped.output
+    assert dropped.databases_left() == []
+    assert dropped.files_left() == []
+
+
 @pytest.mark.parametrize("database", ["sqlite", "postgresql", "mariadb"])
 def test_with_pytest_randomly_timeout_and_rerunfailures(run, database):
     """

@@ -24,6 +24,7 @@ leaves Django alone in a run without settings.
 
 import dataclasses
 import shutil
+import sys
 import tempfile
 from contextlib import ExitStack
 from types import SimpleNamespace
@@ -268,6 +269,13 @@ def pytest_unconfigure(config):
     try:
         with config.stash[blocking_manager_key].unblock():
             xdist_databases.make_spares(spares)
+    except KeyboardInterrupt:
+        # The run's summary and exit status stand; the copies under way were
+        # finished, and the next run copies the template for the others.
+        sys.stderr.write(
+            "django-overlay: interrupted while copying the schema template for the next "
+            "run's workers; the next run copies it where a copy is missing.\n"
+        )
     finally:
         config.stash[_session_stack_key].close()
 

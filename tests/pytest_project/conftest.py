@@ -9,6 +9,7 @@ worker xdist gives them to. Each worker also records its database's name
 
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -58,7 +59,9 @@ def pytest_configure(config):
     template) to test-databases, in any process, and in the controller the
     name of each worker's database it copies a schema template into to
     template-clones; "fail" makes each such copy fail, as when another run
-    drops the template meanwhile.
+    drops the template meanwhile. "interrupt" sends the controller SIGINT,
+    as Ctrl-C does, as it starts copying the template for the next run's
+    workers once the run has ended.
     """
     mode = os.environ.get("PYTEST_SAMPLE_TEMPLATE_CLONES")
     if not mode:
@@ -75,6 +78,16 @@ def pytest_configure(config):
     schema_templates.create_test_db = made
     if hasattr(config, "workerinput"):
         return
+    make_spare = schema_templates.make_spare
+
+    def interrupted(connection, template, number):
+        if mode == "interrupt":
+            os.kill(os.getpid(), signal.SIGINT)
+            # Until the signal reaches the main thread, which waits for this.
+            time.sleep(0.5)
+        return make_spare(connection, template, number)
+
+    schema_templates.make_spare = interrupted
     clone_template = schema_templates.clone_template
 
     def observed(connection, template, **kwargs):
