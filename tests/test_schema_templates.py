@@ -225,6 +225,20 @@ IDENTITIES = {
 }
 
 
+def kept_with_spares(count):
+    """
+    The default alias's connection, store and schema template, kept by a
+    setup with --reuse-schema, and the template's spare copies 0 to count - 1.
+    """
+    test_utils.teardown_databases(setup(verbosity=0), verbosity=0)
+    connection = connections["default"]
+    store = connection.creation.schema_template_store()
+    (template,) = store.templates()
+    for number in range(count):
+        schema_templates.make_spare(connection, template, number)
+    return connection, store, template
+
+
 @pytest.mark.parametrize("database", ["postgresql", "mariadb"])
 def test_spare_copies_are_the_template_and_go_with_it(
     database, use_databases, contrib_apps, overlay
@@ -246,12 +260,7 @@ def test_spare_copies_are_the_template_and_go_with_it(
 
     use_databases({"default": {**backend.settings, "NAME": name}})
     try:
-        test_utils.teardown_databases(setup(verbosity=0), verbosity=0)
-        connection = connections["default"]
-        store = connection.creation.schema_template_store()
-        (template,) = store.templates()
-        schema_templates.make_spare(connection, template, 0)
-        schema_templates.make_spare(connection, template, 1)
+        connection, store, template = kept_with_spares(2)
         assert store.templates() == [template]
         spares = [store.spare(template, 0), store.spare(template, 1)]
         assert sorted(store.templates(building_too=True)) == sorted([template, *spares])
@@ -294,11 +303,7 @@ def test_mariadb_copies_the_template_where_its_spare_cannot_move(
         return spare in backend.databases()
 
     try:
-        test_utils.teardown_databases(setup(verbosity=0), verbosity=0)
-        connection = connections["default"]
-        store = connection.creation.schema_template_store()
-        (template,) = store.templates()
-        schema_templates.make_spare(connection, template, 0)
+        connection, store, template = kept_with_spares(1)
         spare = store.spare(template, 0)
         (complete,) = backend.query(
             "SELECT schema_comment FROM information_schema.schemata WHERE schema_name = %s",
