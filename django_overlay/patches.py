@@ -477,7 +477,11 @@ PATCHES = (
         upstream=("0014",),
         when_imported=True,
     ),
-    Patch("django.core.cache.backends.redis:RedisCache.clear", "django_overlay.caches.redis:clear"),
+    Patch(
+        "django.core.cache.backends.redis:RedisCache.clear",
+        "django_overlay.caches.redis:clear",
+        when_imported=True,
+    ),
     Patch(
         "django.core.cache.backends.memcached:BaseMemcachedCache.make_and_validate_key",
         "django_overlay.caches.memcached:make_and_validate_key",

@@ -192,7 +192,7 @@ django_overlay.install()
 heavy = [
     "psycopg", "MySQLdb", "oracledb", "sqlite3", "redis", "pymemcache",
     "django.db.backends.postgresql.creation", "django.db.backends.sqlite3.creation",
-    "django.core.cache.backends.memcached",
+    "django.core.cache.backends.memcached", "django.core.cache.backends.redis",
 ]
 print([name for name in heavy if name in sys.modules])
 from django.db.backends.postgresql import creation
