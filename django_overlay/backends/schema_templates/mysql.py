@@ -37,7 +37,7 @@ class MariaDBTemplates(ServerTemplates):
         return None
 
     def exists(self, name):
-        return (self._comment(name) or "").startswith(COMPLETE)
+        return _whole(self._comment(name))
 
     def _comment(self, name):
         with self.creation._nodb_cursor() as cursor:
@@ -91,8 +91,11 @@ class MariaDBTemplates(ServerTemplates):
             # or an event would stay behind, and a table with triggers cannot
             # move: such a template is copied. A copy without tables has one
             # row, with no table.
-            whole = (comment or "").startswith(COMPLETE)
-            if not whole or programs or any(kind != "BASE TABLE" for kind in tables.values()):
+            if (
+                not _whole(comment)
+                or programs
+                or any(kind != "BASE TABLE" for kind in tables.values())
+            ):
                 return False
             cursor.execute(
                 f"CREATE DATABASE {quote(test_name)} CHARACTER SET {charset} COLLATE {collation}"
@@ -195,3 +198,8 @@ class MariaDBTemplates(ServerTemplates):
 def _like_prefix(prefix):
     """A LIKE pattern for the names that start with prefix."""
     return prefix.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%") + "%"
+
+
+def _whole(comment):
+    """Whether a database's comment (None where it has none) says its copy is complete."""
+    return (comment or "").startswith(COMPLETE)
