@@ -239,6 +239,14 @@ def kept_with_spares(count):
     return connection, store, template
 
 
+def clone_from_spare(connection, template, name):
+    """Make the test database name from template's spare copy 0, as a worker's."""
+    guard.remember_test_name("default", name)
+    own = type(connection)({**connection.settings_dict, "NAME": name})
+    schema_templates.clone_template(own, template, spare=0)
+    own.close()
+
+
 @pytest.mark.parametrize("database", ["postgresql", "mariadb"])
 def test_spare_copies_are_the_template_and_go_with_it(
     database, use_databases, contrib_apps, overlay
@@ -266,10 +274,7 @@ def test_spare_copies_are_the_template_and_go_with_it(
         assert sorted(store.templates(building_too=True)) == sorted([template, *spares])
         assert backend.describe(spares[0]) == backend.describe(template)
         spare_identity = identity(spares[0])
-        guard.remember_test_name("default", f"test_{name}_gw0")
-        clone = type(connection)({**connection.settings_dict, "NAME": f"test_{name}_gw0"})
-        schema_templates.clone_template(clone, template, spare=0)
-        clone.close()
+        clone_from_spare(connection, template, f"test_{name}_gw0")
         assert identity(f"test_{name}_gw0") == spare_identity
         assert backend.describe(f"test_{name}_gw0") == backend.describe(template)
         assert spares[0] not in backend.databases()
@@ -295,10 +300,7 @@ def test_mariadb_copies_the_template_where_its_spare_cannot_move(
 
     def clone(number):
         clone = f"test_{name}_gw{number}"
-        guard.remember_test_name("default", clone)
-        own = type(connection)({**connection.settings_dict, "NAME": clone})
-        schema_templates.clone_template(own, template, spare=0)
-        own.close()
+        clone_from_spare(connection, template, clone)
         assert backend.describe(clone) == backend.describe(template)
         return spare in backend.databases()
 
