@@ -23,6 +23,15 @@ instead of asking, could save):
     postgresql tables=157 tests=20 runs=5 teardown: upstream=...ms overlay=...ms
         ratio=... flush: upstream=...ms overlay=...ms ratio=... probe=...ms
 
+and, on MariaDB and SQLite, whose flush asks for rows and triggers in one
+query, a line of the parts of what it asks, each alone on the emptied
+tables, medians of 21: the listing of the tables, the query for rows
+alone, the trigger lookup alone (where the backend's flush deletes rows), and
+a round trip (SELECT 1). Their sum is a floor that no flush which asks the
+database goes below:
+
+    mariadb parts: listing=...ms rows=...ms triggers=...ms round-trip=...ms
+
 Databases are named fast_flush_<pid> (test database fast_flush_test_<pid>)
 and dropped at the end.
 
@@ -275,9 +284,44 @@ def benchmark(backend, runs, with_contrib):
             f"probe={statistics.median(probes) * 1000:.1f}ms",
             flush=True,
         )
+        if backend != "postgresql":
+            timed = ", ".join(
+                f"{part}={ms:.2f}ms" for part, ms in parts(connection, tables).items()
+            )
+            print(f"{backend} parts: {timed}", flush=True)
     finally:
         patches.uninstall()
         connection.creation.destroy_test_db(old_name, verbosity=0)
+
+
+def parts(connection, tables, repeats=21):
+    """{part: median ms} of what the overlay's flush asks, each part alone."""
+    from django_overlay.flush.base import probe
+
+    ops = connection.ops
+
+    def query(sql):
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            cursor.fetchall()
+
+    asked = {
+        "listing": ops.existing_table_names,
+        "rows": lambda: probe(ops, tables),
+        "triggers": ops.delete_triggers_sql and (lambda: query(ops.delete_triggers_sql)),
+        "round-trip": lambda: query(f"SELECT 1{connection.features.bare_select_suffix}"),
+    }
+    timings = {}
+    for part, ask in asked.items():
+        if not ask:
+            continue
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            ask()
+            times.append(time.perf_counter() - started)
+        timings[part] = statistics.median(times) * 1000
+    return timings
 
 
 if __name__ == "__main__":

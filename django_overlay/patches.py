@@ -554,6 +554,10 @@ PATCHES = (
         "django_overlay.flush.base:sql_flush_with_rows",
     ),
     Patch(
+        "django.db.backends.base.operations:BaseDatabaseOperations.rows_probe_sql",
+        "django_overlay.flush.base:rows_probe_sql",
+    ),
+    Patch(
         "django.db.backends.base.operations:BaseDatabaseOperations.delete_triggers_sql",
         "django_overlay.flush.base:delete_triggers_sql",
     ),
@@ -571,6 +575,11 @@ PATCHES = (
     Patch(
         "django.db.backends.mysql.operations:DatabaseOperations.existing_table_names",
         "django_overlay.flush.mysql:existing_table_names",
+        when_imported=True,
+    ),
+    Patch(
+        "django.db.backends.mysql.operations:DatabaseOperations.rows_probe_sql",
+        "django_overlay.flush.mysql:rows_probe_sql",
         when_imported=True,
     ),
     Patch(

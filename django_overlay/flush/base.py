@@ -15,6 +15,12 @@ upstream does.
 # compound statement.
 PROBE_BATCH = 200
 
+rows_probe_sql = "SELECT 'rows', %s{suffix} WHERE EXISTS (SELECT 1 FROM {table})"
+"""
+One SELECT of probe()'s: ('rows', its parameter, the table's name) if table
+has a row, else nothing. {suffix} is the backend's bare_select_suffix.
+"""
+
 delete_triggers_sql = None
 """
 SQL selecting ('trigger', table name) for each table with a trigger that a
@@ -60,7 +66,7 @@ def probe(ops, tables, first_sql=None, first_params=()):
     with ops.connection.cursor() as cursor:
         for number, batch in enumerate(batches):
             selects = [
-                f"SELECT 'rows', %s{suffix} WHERE EXISTS (SELECT 1 FROM {ops.quote_name(table)})"
+                ops.rows_probe_sql.format(table=ops.quote_name(table), suffix=suffix)
                 for table in batch
             ]
             params = list(batch)
