@@ -36,9 +36,10 @@ process that migrated) and the cloning's start, and the first test's call.
 
 Test databases are named pytest_setup_bench_<pid> (test_..._gw<N>) and
 dropped by the sessions; SQLite's, and SQLite's schema templates, live in the
-temporary directory.
+temporary directory. sqlite-memory is SQLite with its default test database,
+in memory: one per process.
 
-    python bench/pytest_setup.py [--backends sqlite postgresql mariadb]
+    python bench/pytest_setup.py [--backends sqlite sqlite-memory postgresql mariadb]
                                  [--workers 2 4] [--runs 5] [--reuse-schema]
                                  [--phases]
 """
@@ -57,7 +58,7 @@ from pathlib import Path
 
 import model_apps
 
-BACKENDS = ("sqlite", "postgresql", "mariadb")
+BACKENDS = ("sqlite", "sqlite-memory", "postgresql", "mariadb")
 APPS = 8
 MODELS_PER_APP = 10
 # Enough for every worker to get database tests under xdist's load scheduling.
@@ -75,6 +76,12 @@ if BACKEND == "sqlite":
         # A file without an extension: pytest-django names its clones
         # <name>_gw<N>, as the backend's cloning does.
         "TEST": {"NAME": os.path.join(os.environ["BENCH_ROOT"], "test_" + NAME)},
+    }
+elif BACKEND == "sqlite-memory":
+    # SQLite's default: the test database in memory.
+    DATABASE = {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.path.join(os.environ["BENCH_ROOT"], NAME),
     }
 elif BACKEND == "postgresql":
     DATABASE = {

@@ -43,16 +43,24 @@ gone (pytest_sessionfinish runs after Ctrl-C too, and waits for the
 controller's migrate first), each name checked by the guard first; it keeps
 the templates with --reuse-db.
 
-Cloning needs the backend's clone name to be pytest-django's: the test
-database's name followed by _gw<N>. Where it is not (an in-memory SQLite test
-database, which pytest-django does not rename per worker; a SQLite file with
-an extension; Oracle), every worker migrates its own databases, as without
-the plugin.
+An in-memory SQLite test database (SQLite's default) is one per process
+under the same name, which pytest-django does not rename per worker: the
+process that migrates it (the controller, else the first worker to need it)
+writes it to a file in the session's directory, SNAPSHOT, and every worker
+loads that into its own in-memory database with SQLite's backup(), as the
+overlay's spawned workers load theirs under manage.py test; a worker xdist
+starts in place of a crashed one loads it afresh. Nothing is left to drop.
+
+Otherwise cloning needs the backend's clone name to be pytest-django's: the
+test database's name followed by _gw<N>. Where it is not (a SQLite file with
+an extension; Oracle; in-memory and server databases mixed), every worker
+migrates its own databases, as without the plugin.
 """
 
 import fcntl
 import json
 import os
+import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -75,6 +83,8 @@ MIGRATED = "migrated.json"
 # that another used.
 MADE_AHEAD = "made-ahead.json"
 TAKEN = "taken-{worker_id}"
+# An in-memory SQLite alias's test database, once migrated: what every worker loads.
+SNAPSHOT = "memory-{alias}.sqlite3"
 
 
 def start_migrating(session_directory, workers, *, verbosity, keepdb, unblocked):
@@ -92,9 +102,12 @@ def start_migrating(session_directory, workers, *, verbosity, keepdb, unblocked)
         for _name, group in test_databases.values()
     ]
     worker_ids = [f"gw{index}" for index in range(workers)]
-    if not worker_ids or not all(
-        _clones_as_pytest_django(connections[group[0]], template, f"{template}_{worker_ids[0]}")
-        for template, group in templates
+    if not worker_ids or not (
+        _in_memory(templates)
+        or all(
+            _clones_as_pytest_django(connections[group[0]], template, f"{template}_{worker_ids[0]}")
+            for template, group in templates
+        )
     ):
         return None
     guard.remember_real_names({alias: connections[alias].settings_dict for alias in connections})
@@ -120,6 +133,10 @@ def _migrate_ahead(session, lock, templates, worker_ids, *, verbosity, keepdb, u
     # renames them to the test databases': the controller's stay the real ones.
     real_names = {alias: connections[alias].settings_dict["NAME"] for alias in connections}
     try:
+        if _in_memory(templates):
+            with unblocked():
+                _migrate_in_memory(session, templates, verbosity=verbosity, keepdb=keepdb)
+            return
         with unblocked(), ThreadPoolExecutor(thread_name_prefix="django_overlay clone") as pool:
             for worker_id in worker_ids:
                 names = [f"{template}_{worker_id}" for template, _group in templates]
@@ -234,12 +251,39 @@ def _take_made_ahead(session, worker_id, templates):
 
 def set_up(session_directory, worker_id, *, verbosity, keepdb, aliases, serialized_aliases):
     """
-    Point this worker's connections at its clones, migrating the templates
-    first if no worker has yet. Returns False, having done nothing, where the
-    databases cannot be cloned under pytest-django's names.
+    Point this worker's connections at its clones (in memory, at its copies
+    of the snapshots), migrating the templates first if no process has yet.
+    Returns False, having done nothing, where the databases can be neither
+    cloned under pytest-django's names nor loaded.
     """
     guard.remember_real_names({alias: connections[alias].settings_dict for alias in connections})
     test_databases, mirrors = test_utils.get_unique_databases_and_mirrors(aliases)
+    session = Path(session_directory)
+    if not _set_up_databases(session, worker_id, test_databases, verbosity, keepdb):
+        return False
+    for alias, mirror_alias in mirrors.items():
+        connections[alias].creation.set_as_test_mirror(connections[mirror_alias].settings_dict)
+    for _name, group in test_databases.values():
+        if serialized_aliases is None or group[0] in serialized_aliases:
+            connection = connections[group[0]]
+            connection._test_serialized_contents = connection.creation.serialize_db_to_string()
+    return True
+
+
+def _set_up_databases(session, worker_id, test_databases, verbosity, keepdb):
+    """
+    Point this worker's connections at their databases: loaded from the
+    snapshots in memory, or clones. False, having done nothing, where they
+    can be neither.
+    """
+    groups = [
+        (connections[group[0]].creation._get_test_db_name(), group)
+        for _name, group in test_databases.values()
+    ]
+    if _in_memory(groups):
+        with _locked(session):
+            _load_snapshots(session, groups, verbosity=verbosity, keepdb=keepdb)
+        return True
     plans = [_plan(connections[group[0]], worker_id) for _name, group in test_databases.values()]
     if not all(plans):
         return False
@@ -249,7 +293,6 @@ def set_up(session_directory, worker_id, *, verbosity, keepdb, aliases, serializ
         for name in (template, clone):
             guard.remember_test_name(group[0], name)
             databases.check_name(connections[group[0]], name)
-    session = Path(session_directory)
     templates = [
         (template, group)
         for (template, _clone), (_name, group) in zip(plans, test_databases.values(), strict=True)
@@ -268,13 +311,69 @@ def set_up(session_directory, worker_id, *, verbosity, keepdb, aliases, serializ
         for alias in group:
             connections[alias].settings_dict["TEST"]["NAME"] = clone
             _use(connections[alias], clone)
-    for alias, mirror_alias in mirrors.items():
-        connections[alias].creation.set_as_test_mirror(connections[mirror_alias].settings_dict)
-    for _name, group in test_databases.values():
-        if serialized_aliases is None or group[0] in serialized_aliases:
-            connection = connections[group[0]]
-            connection._test_serialized_contents = connection.creation.serialize_db_to_string()
     return True
+
+
+def _in_memory(templates):
+    """Whether every (test database name, aliases) of templates is an in-memory SQLite one."""
+    return bool(templates) and all(
+        connections[group[0]].vendor == "sqlite"
+        and connections[group[0]].creation.is_in_memory_db(template)
+        for template, group in templates
+    )
+
+
+def _migrate_in_memory(session, templates, *, verbosity, keepdb):
+    """
+    Under the session's lock: migrate the in-memory (test database name,
+    aliases) templates in this process and write each to its snapshot.
+    """
+    _set_up_here(templates, verbosity=verbosity, keepdb=keepdb)
+    migrated = _read(session / MIGRATED, {})
+    for template, group in templates:
+        connection = connections[group[0]]
+        connection.ensure_connection()
+        snapshot = sqlite3.connect(session / SNAPSHOT.format(alias=group[0]))
+        try:
+            connection.connection.backup(snapshot)
+        finally:
+            snapshot.close()
+        migrated[template] = _settings_key(connection)
+    _record(session / MIGRATED, migrated)
+
+
+def _load_snapshots(session, templates, *, verbosity, keepdb):
+    """
+    Under the session's lock: load this worker's in-memory test databases
+    from the snapshots of its aliases' settings, migrating (and writing the
+    snapshots of) those that no process has yet.
+    """
+    migrated = _read(session / MIGRATED, {})
+    missing = [
+        (template, group)
+        for template, group in templates
+        if migrated.get(template) != _settings_key(connections[group[0]])
+        or not (session / SNAPSHOT.format(alias=group[0])).exists()
+    ]
+    if missing:
+        _migrate_in_memory(session, missing, verbosity=verbosity, keepdb=keepdb)
+    for template, group in templates:
+        if (template, group) in missing:
+            continue
+        path = session / SNAPSHOT.format(alias=group[0])
+        source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        target = sqlite3.connect(template, uri=True)
+        try:
+            source.backup(target)
+        finally:
+            source.close()
+        for alias in group:
+            connections[alias].settings_dict["TEST"]["NAME"] = template
+            _use(connections[alias], template)
+        # The shared-cache database lives while a connection holds it: Django's
+        # connection opens before the one that filled it closes.
+        connections[group[0]].ensure_connection()
+        target.close()
 
 
 def _migrate(session, templates, *, verbosity, keepdb):
@@ -294,15 +393,23 @@ def _migrate(session, templates, *, verbosity, keepdb):
     names = set(recorded["databases"]) | {template for template, _group in missing}
     _record(session / TEMPLATES, {"keepdb": keepdb, "databases": sorted(names)})
     keys = {template: _settings_key(connections[group[0]]) for template, group in missing}
-    # The templates are never serialized: each worker serializes its clone.
+    _set_up_here(missing, verbosity=verbosity, keepdb=keepdb)
+    _record(session / MIGRATED, {**migrated, **keys})
+
+
+def _set_up_here(templates, *, verbosity, keepdb):
+    """
+    Make the (test database name, aliases) templates in this process, with
+    the overlay's setup_databases(). Never serialized: each worker
+    serializes its own database.
+    """
     databases.setup_databases(
         verbosity,
         False,
         keepdb=keepdb,
-        aliases=[alias for _template, group in missing for alias in group],
+        aliases=[alias for _template, group in templates for alias in group],
         serialized_aliases=(),
     )
-    _record(session / MIGRATED, {**migrated, **keys})
 
 
 def _settings_key(connection):

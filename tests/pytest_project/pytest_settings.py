@@ -2,10 +2,11 @@
 Settings of the sample pytest project. The environment chooses the database,
 so that concurrent runs use databases of their own:
 
-PYTEST_SAMPLE_DATABASE is sqlite (a file, the default), postgresql or
-mariadb, and PYTEST_SAMPLE_DATABASE_NAME the database's NAME (for SQLite a
-path: the test database is test_<name> beside it, without an extension, so
-that the workers' clones get pytest-django's names). PYTEST_SAMPLE_CACHE is
+PYTEST_SAMPLE_DATABASE is sqlite (a file, the default), sqlite-memory
+(SQLite's default test database, in memory), postgresql or mariadb, and
+PYTEST_SAMPLE_DATABASE_NAME the database's NAME (for SQLite a path: the test
+database file is test_<name> beside it, without an extension, so that the
+workers' clones get pytest-django's names). PYTEST_SAMPLE_CACHE is
 the file-based cache's directory, PYTEST_SAMPLE_RECORDS where the tests
 write what the run did (migrate runs, the workers' databases).
 """
@@ -31,13 +32,17 @@ if kind == "sqlite":
         "NAME": name,
         "TEST": {"NAME": os.path.join(directory, f"test_{filename}")},
     }
+elif kind == "sqlite-memory":
+    default = {"ENGINE": "django.db.backends.sqlite3"}
 elif kind == "postgresql":
     default = {**server, "ENGINE": "django.db.backends.postgresql", "USER": "postgres"}
 elif kind == "mariadb":
     default = {**server, "ENGINE": "django.db.backends.mysql", "USER": "root"}
     default["TEST"] = {"CHARSET": "utf8mb4"}
 else:
-    raise ValueError(f"PYTEST_SAMPLE_DATABASE={kind!r}: expected sqlite, postgresql or mariadb")
+    raise ValueError(
+        f"PYTEST_SAMPLE_DATABASE={kind!r}: expected sqlite, sqlite-memory, postgresql or mariadb"
+    )
 DATABASES = {"default": {"NAME": name, **default}}
 
 CACHES = {
