@@ -176,14 +176,17 @@ def pytest_sessionstart(session):
         run = config.workerinput.get(CACHE_RUN)
         caches.isolate_worker(worker_id, aliases=(), run=run and caches.Run(**run))
         return
+    # A serial run gets a namespace too, as under manage.py test. Before the
+    # controller migrates: making a test database instantiates every cache
+    # (createcachetable), and a FileBasedCache makes its directory, which the
+    # run must find missing to remove it at the end.
+    caches.start_run(caches.requested_isolation(config.getoption("isolate_cache")))
+    config.stash[_cache_run_key] = dataclasses.asdict(caches.current_run())
     if _is_controller(config):
         config.stash[_session_directory_key] = session_directory = tempfile.mkdtemp(
             prefix="django-overlay-pytest-"
         )
         _start_migrating(config, session_directory)
-    # A serial run gets a namespace too, as under manage.py test.
-    caches.start_run(caches.requested_isolation(config.getoption("isolate_cache")))
-    config.stash[_cache_run_key] = dataclasses.asdict(caches.current_run())
 
 
 def _start_migrating(config, session_directory):
