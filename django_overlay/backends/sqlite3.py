@@ -170,15 +170,25 @@ def setup_worker_connection(self, _worker_id):
         self.connection.close()
         return
     in_memory_name = f"file:memorydb_{self.connection.alias}_{_worker_id}?mode=memory&cache=shared"
-    source = self.connection.Database.connect(f"file:{clone_settings['NAME']}?mode=ro", uri=True)
-    target = sqlite3.connect(in_memory_name, uri=True)
-    source.backup(target)
-    source.close()
     self.connection.settings_dict.update(clone_settings)
-    self.connection.settings_dict["NAME"] = in_memory_name
+    load_in_memory(self.connection, clone_settings["NAME"], in_memory_name)
+
+
+def load_in_memory(connection, path, name):
+    """
+    Point connection at the shared-cache in-memory database name, filled
+    from the SQLite file at path: a worker's own copy of a snapshot.
+    """
+    source = connection.Database.connect(f"file:{path}?mode=ro", uri=True)
+    target = sqlite3.connect(name, uri=True)
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+    connection.settings_dict["NAME"] = name
     # The shared-cache database lives while a connection holds it: open
     # Django's before closing the one that filled it.
-    self.connection.connect()
+    connection.connect()
     target.close()
 
 

@@ -60,7 +60,6 @@ migrates its own databases, as without the plugin.
 import fcntl
 import json
 import os
-import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -333,7 +332,7 @@ def _migrate_in_memory(session, templates, *, verbosity, keepdb):
     for template, group in templates:
         connection = connections[group[0]]
         connection.ensure_connection()
-        snapshot = sqlite3.connect(session / SNAPSHOT.format(alias=group[0]))
+        snapshot = connection.Database.connect(session / SNAPSHOT.format(alias=group[0]))
         try:
             connection.connection.backup(snapshot)
         finally:
@@ -357,23 +356,18 @@ def _load_snapshots(session, templates, *, verbosity, keepdb):
     ]
     if missing:
         _migrate_in_memory(session, missing, verbosity=verbosity, keepdb=keepdb)
+    # Imported here: a run on a database server never loads SQLite's.
+    from ..backends.sqlite3 import load_in_memory
+
     for template, group in templates:
         if (template, group) in missing:
             continue
-        path = session / SNAPSHOT.format(alias=group[0])
-        source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        target = sqlite3.connect(template, uri=True)
-        try:
-            source.backup(target)
-        finally:
-            source.close()
         for alias in group:
             connections[alias].settings_dict["TEST"]["NAME"] = template
-            _use(connections[alias], template)
-        # The shared-cache database lives while a connection holds it: Django's
-        # connection opens before the one that filled it closes.
-        connections[group[0]].ensure_connection()
-        target.close()
+            connections[alias].close()
+        load_in_memory(connections[group[0]], session / SNAPSHOT.format(alias=group[0]), template)
+        for alias in group[1:]:
+            connections[alias].settings_dict["NAME"] = template
 
 
 def _migrate(session, templates, *, verbosity, keepdb):
