@@ -33,6 +33,9 @@ the process started, the project's conftest was imported, configure,
 sessionstart, collection finished, the first test's setup, django_db_setup
 started and ended, with the plugin the migrate's start and end (in the
 process that migrated) and the cloning's start, and the first test's call.
+It also prints the floor: when pytest-django's last worker reached its
+first test's setup, before any database work, as a share of pytest-django's
+setup; the plugin's workers start no sooner, so its ratio cannot go below it.
 
 Test databases are named pytest_setup_bench_<pid> (test_..._gw<N>) and
 dropped by the sessions; SQLite's, and SQLite's schema templates, live in the
@@ -357,8 +360,26 @@ def benchmark(root, backend, workers, runs, phases, reuse_schema):
         flush=True,
     )
     if phases:
+        print_floor(times[False], upstream[0])
         for plugin in times:
             print_phases("plugin" if plugin else "upstream", [run[2] for run in times[plugin]])
+
+
+def print_floor(upstream_runs, upstream_setup):
+    """
+    When pytest-django's last worker reached its first test's setup, before
+    any database work: no plugin's workers get their database sooner than
+    their own start-up lets them, so no ratio goes below this one.
+    """
+    reached = statistics.median(
+        max(steps[process]["first_test_setup"] for process in steps if process != "controller")
+        for _setup, _session, steps in upstream_runs
+    )
+    print(
+        f"    floor: pytest-django's workers reach their first test's setup at "
+        f"{reached:.2f}s, {reached / upstream_setup:.2f} of its setup",
+        flush=True,
+    )
 
 
 def print_phases(mode, runs):
