@@ -244,9 +244,23 @@ class Run:
             )
         return {name: str(identity) for name, identity in self._server_rows(query, pattern)}
 
-    def _server_rows(self, query, parameter):
+    def drop_left(self):
+        """
+        Drop the databases of this sample's name that are left on its server:
+        those of a test that failed before its own run dropped them.
+        """
+        if self.database.startswith("sqlite"):
+            return
+        for name in self.databases_left():
+            if self.database == "postgresql":
+                self._server_rows(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            else:
+                self._server_rows(f"DROP DATABASE IF EXISTS `{name}`")
+
+    def _server_rows(self, query, parameter=None):
         """query's rows on the sample's server, outside any database."""
         settings = server_settings(self.database)
+        parameters = [] if parameter is None else [parameter]
         if self.database == "postgresql":
             import psycopg
 
@@ -255,8 +269,10 @@ class Run:
                 port=settings["PORT"],
                 user=settings["USER"],
                 dbname="postgres",
+                autocommit=True,
             ) as connection:
-                return connection.execute(query, [parameter]).fetchall()
+                cursor = connection.execute(query, parameters)
+                return cursor.fetchall() if cursor.description else []
         import MySQLdb
 
         connection = MySQLdb.connect(
@@ -264,7 +280,7 @@ class Run:
         )
         try:
             cursor = connection.cursor()
-            cursor.execute(query, [parameter])
+            cursor.execute(query, parameters or None)
             return cursor.fetchall()
         finally:
             connection.close()
@@ -281,7 +297,17 @@ def project_files():
 @pytest.fixture
 def run(tmp_path):
     files_before = project_files()
-    yield lambda database: Run(tmp_path, database)
+    samples = []
+
+    def sample(database):
+        samples.append(Run(tmp_path, database))
+        return samples[-1]
+
+    yield sample
+    # What a test asserts is left is checked by the test; this only keeps a
+    # failed test's databases from outliving it on the shared servers.
+    for each in samples:
+        each.drop_left()
     assert project_files() == files_before
 
 
