@@ -101,19 +101,25 @@ def start_migrating(session_directory, workers, *, verbosity, keepdb, unblocked)
         for _name, group in test_databases.values()
     ]
     worker_ids = [f"gw{index}" for index in range(workers)]
+    in_memory = _in_memory(templates)
     if not worker_ids or not (
-        _in_memory(templates)
+        in_memory
         or all(
             _clones_as_pytest_django(connections[group[0]], template, f"{template}_{worker_ids[0]}")
             for template, group in templates
         )
     ):
         return None
-    guard.remember_real_names({alias: connections[alias].settings_dict for alias in connections})
-    for template, group in templates:
-        for name in [template, *(f"{template}_{worker_id}" for worker_id in worker_ids)]:
-            guard.remember_test_name(group[0], name)
-            databases.check_name(connections[group[0]], name)
+    if not in_memory:
+        # The names of what the thread makes, and the workers' clones:
+        # in memory, a snapshot file of the session's and nothing else.
+        guard.remember_real_names(
+            {alias: connections[alias].settings_dict for alias in connections}
+        )
+        for template, group in templates:
+            for name in [template, *(f"{template}_{worker_id}" for worker_id in worker_ids)]:
+                guard.remember_test_name(group[0], name)
+                databases.check_name(connections[group[0]], name)
     session = Path(session_directory)
     lock = _lock(session)
     thread = threading.Thread(
