@@ -224,11 +224,9 @@ class Run:
             return sorted(path.name for path in self.sqlite.iterdir())
         pattern = f"%{self.name}%"
         if self.database == "postgresql":
-            rows = self._server_rows(
-                "SELECT datname FROM pg_database WHERE datname LIKE %s", pattern
-            )
+            rows = self._on_server("SELECT datname FROM pg_database WHERE datname LIKE %s", pattern)
         else:
-            rows = self._server_rows("SHOW DATABASES LIKE %s", pattern)
+            rows = self._on_server("SHOW DATABASES LIKE %s", pattern)
         return sorted(row[0] for row in rows)
 
     def spare_copies(self):
@@ -242,7 +240,7 @@ class Run:
                 "FROM information_schema.innodb_sys_tables "
                 "WHERE name LIKE %s AND SUBSTRING_INDEX(name, '/', -1) = 'django_migrations'"
             )
-        return {name: str(identity) for name, identity in self._server_rows(query, pattern)}
+        return {name: str(identity) for name, identity in self._on_server(query, pattern)}
 
     def drop_left(self):
         """
@@ -253,12 +251,12 @@ class Run:
             return
         for name in self.databases_left():
             if self.database == "postgresql":
-                self._server_rows(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                self._on_server(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             else:
-                self._server_rows(f"DROP DATABASE IF EXISTS `{name}`")
+                self._on_server(f"DROP DATABASE IF EXISTS `{name}`")
 
-    def _server_rows(self, query, parameter=None):
-        """query's rows on the sample's server, outside any database."""
+    def _on_server(self, query, parameter=None):
+        """Run query on the sample's server, outside any database; its rows, if any."""
         settings = server_settings(self.database)
         parameters = [] if parameter is None else [parameter]
         if self.database == "postgresql":
