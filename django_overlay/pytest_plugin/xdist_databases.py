@@ -370,10 +370,8 @@ def _load_snapshots(session, templates, *, verbosity, keepdb):
             continue
         for alias in group:
             connections[alias].settings_dict["TEST"]["NAME"] = template
-            connections[alias].close()
+            _use(connections[alias], template)
         load_in_memory(connections[group[0]], session / SNAPSHOT.format(alias=group[0]), template)
-        for alias in group[1:]:
-            connections[alias].settings_dict["NAME"] = template
 
 
 def _migrate(session, templates, *, verbosity, keepdb):
